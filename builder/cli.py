@@ -1,0 +1,52 @@
+"""``llinet-build <stage>``: a thin wrapper over the builder's stage functions.
+
+Each subcommand lives in ``builder/commands/<name>.py`` with a ``register``
+function that adds its parser and sets ``func``. Errors derived from
+:class:`builder.errors.LlinetError` are printed without a traceback and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from builder import __version__
+from builder.errors import LlinetError
+
+# Order here is the order shown in --help (the pipeline order).
+COMMAND_MODULES = (
+    "builder.commands.metadata",
+    "builder.commands.resolve",
+    "builder.commands.select",
+    "builder.commands.split",
+    "builder.commands.subset",
+    "builder.commands.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llinet-build",
+        description="Rebuild INSTRUMENT-32CLASS from AudioSet, one stage at a time.",
+    )
+    parser.add_argument("--version", action="version", version=f"llinet {__version__}")
+    sub = parser.add_subparsers(dest="stage", metavar="<stage>", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except LlinetError as exc:
+        print(f"llinet-build {args.stage}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"llinet-build {args.stage}: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

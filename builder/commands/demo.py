@@ -1,0 +1,66 @@
+"""llinet-build demo: the offline end-to-end run a newcomer starts with.
+
+Today: resolve the 32 classes -> select -> split (paper preset) on the
+AudioSet metadata slice bundled in ``builder/data`` (every segment row that
+carries one of the classes' MIDs, so the result equals a run on the full
+2.08M-row lists), then print the summary and check the result against the
+committed ``manifests/instrument32``.
+"""
+from __future__ import annotations
+
+import argparse
+import filecmp
+import time
+from pathlib import Path
+
+from builder.atomic import atomic_write_json
+from builder.audioset import discover_segment_files, load_ontology
+from builder.classes import check_against_ontology, load_classes
+from builder.commands._common import BUNDLED_AUDIOSET, INSTRUMENT32
+from builder.commands.select import REPORT_FILE, print_report
+from builder.commands.split import AUDIT_FILE, print_audit
+from builder.errors import LlinetError
+from builder.manifest import SELECTION_FILE, write_manifest_dir
+from builder.select import SelectOptions, select_clips
+from builder.split import SplitOptions, split_manifest
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="offline demo on the bundled metadata slice",
+                       description=__doc__.split("\n\n")[1])
+    p.add_argument("--out", type=Path, default=Path("demo"), metavar="DIR", help="output folder (default ./demo)")
+    p.add_argument("--audioset", type=Path, default=BUNDLED_AUDIOSET, metavar="DIR",
+                   help="metadata folder (default: the bundled slice)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    manifest_dir = args.out / "manifests"
+    classes_csv = INSTRUMENT32 / "classes.csv"
+    print(f"[1/3] resolve {classes_csv} against {args.audioset / 'ontology.json'}")
+    ontology = load_ontology(args.audioset / "ontology.json")
+    classes = check_against_ontology(load_classes(classes_csv), ontology, classes_csv)
+    print(f"      {len(classes)} classes: {sum(c.split == 'train' for c in classes)} train, "
+          f"{sum(c.split == 'test' for c in classes)} test")
+
+    print(f"[2/3] select from {args.audioset}")
+    manifest, report = select_clips(classes, ontology, discover_segment_files(args.audioset), SelectOptions())
+    print_report(report)
+
+    print("\n[3/3] split (preset paper) + leakage audit")
+    manifest, audit = split_manifest(manifest, classes, ontology, SplitOptions(preset="paper"))
+    write_manifest_dir(manifest, manifest_dir)
+    atomic_write_json(manifest_dir / REPORT_FILE, report.to_dict())
+    atomic_write_json(manifest_dir / AUDIT_FILE, audit)
+    print_audit(audit)
+
+    committed = INSTRUMENT32 / SELECTION_FILE
+    print(f"\nwrote {manifest_dir}/ in {time.perf_counter() - t0:.1f} s")
+    if committed.is_file():
+        same = filecmp.cmp(committed, manifest_dir / SELECTION_FILE, shallow=False)
+        print(f"byte-identical to the committed {committed.relative_to(INSTRUMENT32.parents[1])}: "
+              f"{'yes' if same else 'NO'}")
+        if not same:
+            raise LlinetError(f"demo selection differs from {committed}; regenerate the manifests or the slice")
+    return 0

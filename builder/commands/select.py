@@ -1,0 +1,67 @@
+"""llinet-build select: AudioSet segment lists -> ranked clip manifest (selection + reserve)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from builder.atomic import atomic_write_json
+from builder.audioset import SOURCE_FILES, discover_segment_files, load_ontology
+from builder.classes import check_against_ontology, load_classes
+from builder.commands._common import add_audioset_arg, format_table
+from builder.manifest import write_manifest_dir
+from builder.select import AMBIGUOUS_POLICIES, RULES, SelectOptions, SelectReport, select_clips
+
+REPORT_FILE = "select_report.json"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("select", help="select clips per class from the segment lists",
+                       description="Stream AudioSet segment lists and write OUT/clips.csv (selection), "
+                                   "OUT/reserve.csv (ranked reserve) and OUT/select_report.json.")
+    p.add_argument("--classes", type=Path, required=True, help="class list CSV (see `resolve`)")
+    add_audioset_arg(p)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="manifest folder to write")
+    p.add_argument("--sources", nargs="+", default=list(SOURCE_FILES), choices=list(SOURCE_FILES))
+    p.add_argument("--cap", type=int, default=150, help="clips per class (default 150, the paper's cap)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the ranking hash")
+    p.add_argument("--include-descendants", action="store_true",
+                   help="a class also matches its ontology descendants (except those under another target class)")
+    p.add_argument("--ambiguous", choices=AMBIGUOUS_POLICIES, default="drop",
+                   help="clips with two or more target classes: drop (default) or keep under one class")
+    p.add_argument("--min-duration", type=float, default=3.0, help="drop shorter segments (seconds)")
+    p.add_argument("--reserve-limit", type=int, default=None, metavar="N",
+                   help="reserve clips kept per class beyond the cap (default 5 x cap; -1 keeps all)")
+    p.add_argument("--skip-bad-rows", action="store_true", help="count and skip malformed rows instead of failing")
+    p.set_defaults(func=run)
+
+
+def print_report(report: SelectReport) -> None:
+    cols = ["too_short", "ambiguous", "ambiguous_kept", "leak", "eligible", "selected", "reserve", "beyond_reserve"]
+    rows = [[name] + [c.get(k, 0) for k in cols] for name, c in report.per_class.items()]
+    print(format_table(["class"] + cols, rows))
+    totals = report.totals
+    print("\ntotals (each clip once): " + ", ".join(f"{k}={v}" for k, v in totals.items()))
+    for source, info in report.inputs.items():
+        skipped = f", {info['skipped_bad_rows']} bad rows skipped" if info["skipped_bad_rows"] else ""
+        print(f"  {source}: {info['rows']} rows from {len(info['files'])} file(s){skipped}")
+        for example in info["skipped_examples"][:5]:
+            print(f"    skipped: {example}")
+
+
+def run(args: argparse.Namespace) -> int:
+    ontology = load_ontology(args.audioset / "ontology.json")
+    classes = check_against_ontology(load_classes(args.classes), ontology, args.classes)
+    sources = discover_segment_files(args.audioset, args.sources)
+    options = SelectOptions(cap=args.cap, seed=args.seed, include_descendants=args.include_descendants,
+                            ambiguous=args.ambiguous, min_duration=args.min_duration,
+                            skip_bad_rows=args.skip_bad_rows, reserve_limit=args.reserve_limit)
+    manifest, report = select_clips(classes, ontology, sources, options)
+    write_manifest_dir(manifest, args.out)
+    atomic_write_json(args.out / REPORT_FILE, report.to_dict())
+    print_report(report)
+    print(f"\nwrote {args.out}/clips.csv ({report.totals['selected']} clips), "
+          f"reserve.csv ({report.totals['reserve']}), {REPORT_FILE}")
+    return 0
+
+
+__all__ = ["register", "run", "RULES"]

@@ -1,0 +1,1 @@
+"""llinet reference model: LLINet (Jia et al., ACM MM 2020) in PyTorch."""

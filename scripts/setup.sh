@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Set up llinet on a fresh Debian/Ubuntu machine: system ffmpeg, a venv in .venv,
+# and the pinned Python packages (setup.cfg). Safe to rerun: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+    echo "[setup] installing ffmpeg (apt)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+"$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "llinet needs Python >= 3.11")'
+if [ ! -x .venv/bin/python ]; then
+    echo "[setup] creating .venv"
+    "$PY" -m venv .venv
+fi
+echo "[setup] installing llinet and its pinned dependencies into .venv (first time: a few minutes, ~8 GB)"
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[dev]"
+echo "[setup] done: ffmpeg $(ffmpeg -version | head -n1 | cut -d' ' -f3), $(.venv/bin/python --version)"

@@ -1,0 +1,113 @@
+"""Ground-truth masks: COCO annotations (via pycocotools) to the protocols' grids.
+
+The model sees a frame resized so its short side is 244 and centre-cropped to
+a square, so a mask is first centre-cropped to a square the same way, then
+shrunk:
+
+* 16x16 for the LLINet protocol with PIL's default (antialiased bicubic)
+  resize and ``> 0`` -- what the official loader does with ``Image.resize``;
+* 224x224 for the LVS protocol with bilinear resize, a pixel counting as
+  foreground when at least half covered.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from builder.errors import InputError
+
+
+def _image_key(image: dict[str, Any]) -> str:
+    """The clip id an image entry belongs to: ``clip_id`` field, else the file stem."""
+    if image.get("clip_id"):
+        return str(image["clip_id"])
+    if image.get("file_name"):
+        return Path(str(image["file_name"])).stem
+    return str(image["id"])
+
+
+def _decode_segmentation(segmentation: Any, height: int, width: int) -> np.ndarray:
+    # Imported here: GPU machines that only extract embeddings may lack pycocotools.
+    from pycocotools import mask as mask_utils
+
+    if isinstance(segmentation, list):  # polygons
+        rles = mask_utils.frPyObjects(segmentation, height, width)
+        rle = mask_utils.merge(rles)
+    elif isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), list):
+        rle = mask_utils.frPyObjects(segmentation, height, width)  # uncompressed RLE
+    elif isinstance(segmentation, dict):
+        counts = segmentation["counts"]
+        rle = {"size": segmentation["size"],
+               "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+    else:
+        raise ValueError(f"unsupported segmentation of type {type(segmentation).__name__}")
+    with warnings.catch_warnings():  # pycocotools 2.0.11 vs numpy 2 copy-keyword notice
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return mask_utils.decode(rle).astype(bool)
+
+
+def decode_coco_masks(source: str | os.PathLike | dict[str, Any]) -> dict[str, np.ndarray]:
+    """Map clip id -> boolean (H, W) mask: the union of that image's annotations."""
+    path = None if isinstance(source, dict) else Path(source)
+    if path is not None:
+        if not path.is_file():
+            raise InputError("COCO annotation file not found", file=path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"not valid JSON: {exc}", file=path) from exc
+    else:
+        data = source
+    where = path if path is not None else "<COCO annotations>"
+    for key in ("images", "annotations"):
+        if not isinstance(data.get(key), list):
+            raise InputError(f"COCO annotations need a list {key!r}", file=where, field=key)
+    images = {}
+    for image in data["images"]:
+        try:
+            images[image["id"]] = (_image_key(image), int(image["height"]), int(image["width"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"image entry {image!r} lacks id/height/width", file=where,
+                             field="images") from exc
+    masks: dict[str, np.ndarray] = {}
+    for index, annotation in enumerate(data["annotations"]):
+        image_id = annotation.get("image_id")
+        if image_id not in images:
+            raise InputError(f"annotation {index} refers to unknown image_id {image_id!r}",
+                             file=where, field="annotations")
+        key, height, width = images[image_id]
+        try:
+            decoded = _decode_segmentation(annotation["segmentation"], height, width)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise InputError(f"annotation {index}: cannot decode segmentation ({exc})",
+                             file=where, field="segmentation") from exc
+        if decoded.shape != (height, width):
+            raise InputError(f"annotation {index}: mask {decoded.shape} but image is "
+                             f"{(height, width)}", file=where, field="segmentation")
+        masks[key] = masks[key] | decoded if key in masks else decoded
+    return masks
+
+
+def center_square(mask: np.ndarray) -> np.ndarray:
+    """Central square crop, as the test transform (resize short side, centre crop)."""
+    height, width = mask.shape
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return mask[top:top + side, left:left + side]
+
+
+def mask_to_grid(mask: np.ndarray, size: int = 16) -> np.ndarray:
+    """LLINet protocol mask: square crop, PIL bicubic resize to size x size, ``> 0``."""
+    image = Image.fromarray(center_square(np.asarray(mask, dtype=bool)).astype(np.uint8) * 255)
+    return np.asarray(image.resize((size, size), Image.Resampling.BICUBIC)) > 0
+
+
+def mask_to_square(mask: np.ndarray, size: int = 224) -> np.ndarray:
+    """LVS protocol mask: square crop, bilinear resize, foreground where >= half covered."""
+    image = Image.fromarray(center_square(np.asarray(mask, dtype=bool)).astype(np.uint8) * 255)
+    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR)) >= 128

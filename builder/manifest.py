@@ -33,7 +33,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("end", "float", "segment end in the video, seconds"),
     Column("class", "str", "target class name"),
     Column("mid", "str", "AudioSet MID of the target class"),
-    Column("split", "str", "train | test | val_unseen | test_seen ('' before `split`)"),
+    Column("split", "str", "train | test | val_seen | val_unseen | test_seen ('' before `split`)"),
     Column("source", "str", "AudioSet list: balanced_train | eval | unbalanced_train | ..."),
     Column("labels", "str", "all positive AudioSet labels of the segment, comma-joined"),
     Column("rank", "int", "0-based rank within the class by stable hash of (clip_id, seed)"),

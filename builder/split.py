@@ -6,9 +6,11 @@ Presets:
 * ``gzsl``: additionally holds out ``num_val_classes`` train classes as
   ``val_unseen`` (for model selection and threshold tuning, never test), and
   marks a ``test_seen_fraction`` of the remaining train-class clips as
-  ``test_seen`` (for generalised zero-shot evaluation). Both choices are
-  stable hashes of the seed, so they are deterministic and a clip keeps its
-  split when other clips are replaced.
+  ``test_seen`` (for generalised zero-shot evaluation) and a
+  ``val_seen_fraction`` as ``val_seen`` (the seen side of validation, which
+  GZSL calibration needs: Xian et al., TPAMI 2019, tune on held-out seen and
+  unseen data). All choices are stable hashes of the seed, so they are
+  deterministic and a clip keeps its split when other clips are replaced.
 
 Leakage rule, between every pair of class groups that must stay apart: groups
 are ordered by how long they stay hidden (seen = train + test_seen, then
@@ -33,7 +35,7 @@ from builder.select import held_out_closure, infer_cap, recap
 
 PRESETS = ("paper", "gzsl")
 # How long each split's classes stay hidden from training; a clip may not carry labels of a later level.
-SPLIT_LEVEL = {"train": 0, "test_seen": 0, "val_unseen": 1, "test": 2}
+SPLIT_LEVEL = {"train": 0, "val_seen": 0, "test_seen": 0, "val_unseen": 1, "test": 2}
 
 
 @dataclass
@@ -43,13 +45,15 @@ class SplitOptions:
     num_val_classes: int = 6        # a quarter of the 24 train classes
     val_classes: tuple[str, ...] | None = None
     test_seen_fraction: float = 0.2
+    val_seen_fraction: float = 0.1
     cap: int | None = None          # None: infer from the manifest (see select.infer_cap)
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise InputError(f"preset must be one of {PRESETS}, got {self.preset!r}")
-        if not 0.0 <= self.test_seen_fraction < 1.0:
-            raise InputError(f"test_seen_fraction must be in [0, 1), got {self.test_seen_fraction}")
+        fractions = (self.test_seen_fraction, self.val_seen_fraction)
+        if min(fractions) < 0.0 or sum(fractions) >= 1.0:
+            raise InputError(f"test_seen_fraction and val_seen_fraction must be >= 0 with a sum < 1, got {fractions}")
 
 
 def _unit_hash(*parts: object) -> float:
@@ -99,8 +103,11 @@ def split_manifest(manifest: pd.DataFrame, classes: list[TargetClass], ontology:
     df = manifest.copy()
     splits = df["class"].map(group)
     if options.preset == "gzsl":
-        seen_test = df["clip_id"].map(lambda cid: _unit_hash(options.seed, "test_seen", cid) < options.test_seen_fraction)
-        splits = splits.where(~((splits == "train") & seen_test), "test_seen")
+        u = df["clip_id"].map(lambda cid: _unit_hash(options.seed, "seen_holdout", cid))
+        train = splits == "train"
+        splits = splits.where(~(train & (u < options.test_seen_fraction)), "test_seen")
+        held_for_val = (u >= options.test_seen_fraction) & (u < options.test_seen_fraction + options.val_seen_fraction)
+        splits = splits.where(~(train & held_for_val), "val_seen")
     df["split"] = splits.astype(str)
     forbidden = forbidden_labels(group, mids, ontology)
     leaking = df.apply(lambda r: bool(forbidden[r["split"]].intersection(r["labels"].split(","))), axis=1) \

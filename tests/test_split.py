@@ -47,14 +47,14 @@ def test_gzsl_validation_classes_enforce_leakage_and_refill(setup, ontology):
     classes, manifest = setup
     wind_chime_bells = set(manifest.loc[manifest["labels"].str.contains(MID["Wind chime"]), "clip_id"])
     assert len(wind_chime_bells) == 3
-    options = SplitOptions(preset="gzsl", val_classes=("Chime",), test_seen_fraction=0.3)
+    options = SplitOptions(preset="gzsl", val_classes=("Chime",), test_seen_fraction=0.3, val_seen_fraction=0.3)
     out, audit = split_manifest(manifest, classes, ontology, options)
     # A Bell clip labelled Wind chime cannot stay in train once Chime is a validation class.
     assert wind_chime_bells.isdisjoint(out["clip_id"])
     assert audit["dropped_for_leakage"] == {"Bell": 3}
     assert set(out.loc[out["class"] == "Chime", "split"]) == {"val_unseen"}
     seen = out[out["class"].isin(set(TRAIN) - {"Chime"})]
-    assert set(seen["split"]) == {"train", "test_seen"} and (seen["split"] == "test_seen").sum() > 0
+    assert set(seen["split"]) == {"train", "test_seen", "val_seen"}
     # Bell is refilled to the cap from its reserve.
     assert out.loc[(out["class"] == "Bell") & out["selected"]].shape[0] == 5
     assert audit["passed"] and audit["classes_in_several_groups"] == 0
@@ -71,6 +71,8 @@ def test_gzsl_deterministic_choice(setup, ontology):
         class_splits(classes, SplitOptions(preset="gzsl", val_classes=("Tabla",)))
     with pytest.raises(InputError, match="preset must be"):
         SplitOptions(preset="random")
+    with pytest.raises(InputError, match="sum < 1"):
+        SplitOptions(preset="gzsl", test_seen_fraction=0.6, val_seen_fraction=0.4)
 
 
 def test_audit_catches_what_split_prevents(setup, ontology):

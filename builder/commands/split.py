@@ -26,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-val-classes", type=int, default=6, help="gzsl: train classes held out for validation")
     p.add_argument("--val-classes", nargs="+", metavar="NAME", help="gzsl: explicit validation classes")
     p.add_argument("--test-seen-fraction", type=float, default=0.2, help="gzsl: share of train-class clips for GZSL test")
+    p.add_argument("--val-seen-fraction", type=float, default=0.1,
+                   help="gzsl: share of train-class clips held out as seen-class validation (GZSL calibration)")
     p.add_argument("--cap", type=int, help="clips per class (default: the cap the selection was made with)")
     p.add_argument("--out", type=Path, metavar="DIR", help="write here instead of in place")
     p.set_defaults(func=run)
@@ -50,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     manifest = read_manifest_dir(args.manifest_dir)
     options = SplitOptions(preset=args.preset, seed=args.seed, num_val_classes=args.num_val_classes,
                            val_classes=tuple(args.val_classes) if args.val_classes else None,
-                           test_seen_fraction=args.test_seen_fraction, cap=args.cap)
+                           test_seen_fraction=args.test_seen_fraction,
+                           val_seen_fraction=args.val_seen_fraction, cap=args.cap)
     manifest, audit = split_manifest(manifest, classes, ontology, options)
     out = args.out or args.manifest_dir
     write_manifest_dir(manifest, out)

@@ -20,6 +20,15 @@ COMMAND_MODULES = (
     "builder.commands.select",
     "builder.commands.split",
     "builder.commands.subset",
+    "builder.commands.fetch",
+    "builder.commands.trim",
+    "builder.commands.frames",
+    "builder.commands.curate",
+    "builder.commands.annotate",
+    "builder.commands.review",
+    "builder.commands.export",
+    "builder.commands.release",
+    "builder.commands.verify",
     "builder.commands.demo",
 )
 

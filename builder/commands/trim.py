@@ -1,0 +1,60 @@
+"""llinet-build trim: cut each fetched clip's audio to a 3 s window (WAV, exact sample count)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from builder.commands.fetch import MANIFEST_NAME, add_distributor_args, load_manifests
+from builder.manifest import write_manifest
+from builder.trim import POLICIES, TrimOptions, trim
+
+
+def add_media_io_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", type=Path, required=True, metavar="ROOT",
+                   help="media root written by `fetch` (paths in the manifest are relative to it)")
+    p.add_argument("--manifest", type=Path, default=None, metavar="CSV",
+                   help=f"input manifest (default ROOT/{MANIFEST_NAME})")
+    p.add_argument("--manifest-out", type=Path, default=None, metavar="CSV",
+                   help="output manifest (default: overwrite the input manifest, atomically)")
+    p.add_argument("--all", action="store_true", dest="include_unselected",
+                   help="also process fetched clips outside the final selection")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("trim", help="cut each clip's audio to a fixed window (WAV)",
+                       description=__doc__)
+    add_media_io_args(p)
+    p.add_argument("--window", type=float, default=3.0, metavar="S", help="window length (default 3.0 s)")
+    p.add_argument("--policy", choices=POLICIES, default="first",
+                   help="window position: first (paper), center, loudest (max RMS); default first")
+    p.add_argument("--sample-rate", type=int, default=44100, metavar="HZ",
+                   help="output rate (default 44100; 0 keeps the source rate)")
+    p.add_argument("--mono", action="store_true", help="downmix to mono (default: keep channels)")
+    p.add_argument("--silence-dbfs", type=float, default=-60.0, metavar="DB",
+                   help="flag windows whose RMS is below this level as silent (default -60 dBFS)")
+    add_distributor_args(p, default_workers=1)
+    p.set_defaults(func=run)
+
+
+def io_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    src = args.manifest or args.root / MANIFEST_NAME
+    return src, args.manifest_out or src
+
+
+def print_counts(stage: str, counts, out: Path) -> None:
+    shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v)
+    print(f"{stage}: {shown or 'nothing to do'}; wrote {out}")
+
+
+def run(args: argparse.Namespace) -> int:
+    src, out = io_paths(args)
+    manifest, _ = load_manifests([src])
+    options = TrimOptions(root=args.root, window=args.window, policy=args.policy,
+                          sample_rate=args.sample_rate or None, mono=args.mono, silence_dbfs=args.silence_dbfs,
+                          include_unselected=args.include_unselected, workers=args.workers,
+                          distributor=args.distributor, ray_address=args.ray_address,
+                          progress=not args.no_progress)
+    result, counts = trim(manifest, options)
+    write_manifest(result, out)
+    print_counts("trim", counts, out)
+    return 0

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -190,16 +191,28 @@ def rle_area_bbox(rle: dict) -> tuple[int, list[float]]:
     return int(mask_utils.area(coded)), [float(v) for v in mask_utils.toBbox(coded)]
 
 
+class SegmentationSizeError(ValueError):
+    """An RLE made for another image size (``height``, ``width``: the RLE's) than the image record's."""
+    def __init__(self, size: list[int], height: int, width: int) -> None:
+        super().__init__(f"RLE size {size} (HxW) differs from the image's {[height, width]}")
+        self.height, self.width = size
+
+
 def decode_segmentation(segmentation: Any, width: int, height: int) -> np.ndarray:
-    """Boolean [height, width] mask from a COCO segmentation: polygons, uncompressed or compressed RLE."""
+    """Boolean [height, width] mask from a COCO segmentation: polygons, uncompressed or compressed RLE.
+
+    The project's one COCO decoder (annotate, import, exports, metrics); bad input raises ValueError
+    (:class:`SegmentationSizeError` for an RLE of another size), TypeError or KeyError.
+    """
     if isinstance(segmentation, list):
         polygons = [list(map(float, p)) for p in segmentation]
         if not polygons or any(len(p) < 6 or len(p) % 2 for p in polygons):
             raise ValueError("a polygon needs at least 3 points (6 numbers, x/y pairs)")
         rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
     elif isinstance(segmentation, dict) and "counts" in segmentation and "size" in segmentation:
-        if [int(v) for v in segmentation["size"]] != [height, width]:
-            raise ValueError(f"RLE size {segmentation['size']} (HxW) differs from the image's {[height, width]}")
+        size = [int(v) for v in segmentation["size"]]
+        if size != [height, width]:
+            raise SegmentationSizeError(size, height, width)
         if isinstance(segmentation["counts"], list):
             rle = mask_utils.frPyObjects(segmentation, height, width)
         else:
@@ -207,7 +220,9 @@ def decode_segmentation(segmentation: Any, width: int, height: int) -> np.ndarra
             rle = {"size": [height, width], "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
     else:
         raise ValueError("segmentation must be a polygon list or an RLE object with 'size' and 'counts'")
-    return mask_utils.decode(rle).astype(bool)
+    with warnings.catch_warnings():  # pycocotools 2.0.11 vs numpy 2 copy-keyword notice
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return mask_utils.decode(rle).astype(bool)
 
 
 # --------------------------------------------------------------------------- the COCO document

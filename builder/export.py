@@ -197,6 +197,15 @@ def _previous_files(out: Path) -> set[str]:
     return set()
 
 
+def shards_by_split(samples: list[Sample], shard_size: int) -> dict[str, list[list[Sample]]]:
+    """Split name (sorted) -> its samples, in export order, cut into shards of ``shard_size``."""
+    by_split: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_split.setdefault(sample.split, []).append(sample)
+    return {split: [group[i:i + shard_size] for i in range(0, len(group), shard_size)]
+            for split, group in sorted(by_split.items())}
+
+
 def iter_progress(items: list, desc: str, enabled: bool) -> Iterator:
     from tqdm import tqdm
     import sys

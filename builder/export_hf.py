@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from builder.atomic import atomic_open, atomic_write_text
-from builder.export import ExportReport, Sample, file_bytes, iter_progress, mask_png
+from builder.export import ExportReport, Sample, file_bytes, iter_progress, mask_png, shards_by_split
 
 ROWS_PER_GROUP = 64
 MEDIA = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
@@ -62,14 +62,9 @@ def sample_row(sample: Sample) -> dict:
 
 
 def write_hf(samples: list[Sample], out: Path, report: ExportReport, shard_size: int, progress: bool = True) -> None:
-    by_split: dict[str, list[Sample]] = {}
-    for sample in samples:
-        by_split.setdefault(sample.split, []).append(sample)
     schema = _schema()
     configs = []
-    for split in sorted(by_split):
-        group = by_split[split]
-        shards = [group[i:i + shard_size] for i in range(0, len(group), shard_size)]
+    for split, shards in shards_by_split(samples, shard_size).items():
         for number, shard in enumerate(iter_progress(shards, f"hf {split}", progress)):
             rel = f"data/{split}-{number:05d}-of-{len(shards):05d}.parquet"
             with atomic_open(out / rel, "wb") as handle:

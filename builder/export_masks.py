@@ -7,7 +7,8 @@ tool works too:
   ``clip_id`` field when present, else the stem of ``file_name``;
 * annotations: ``image_id``, ``category_id`` and ``segmentation`` as
   compressed RLE (``counts`` a string), uncompressed RLE (``counts`` a list)
-  or polygons; decoded with pycocotools. Several annotations of one image are
+  or polygons; decoded by :func:`builder.annotate.decode_segmentation`
+  (pycocotools). Several annotations of one image are
   merged (union) into one binary mask: the official layout has one segment
   image per frame;
 * categories: ``id`` and ``name`` (the class), optionally an AudioSet MID in
@@ -47,32 +48,21 @@ class MaskIndex:
 
     def mask(self, clip_id: str) -> np.ndarray:
         """The union of the clip's annotations as a bool array [height, width]."""
-        from pycocotools import mask as mask_utils
+        from builder.annotate import SegmentationSizeError, decode_segmentation  # pycocotools: only when needed
 
         image = self.images[clip_id]
         height, width = int(image["height"]), int(image["width"])
         out = np.zeros((height, width), dtype=bool)
         for ann in self.annotations[image["id"]]:
-            seg = ann.get("segmentation")
             try:
-                if isinstance(seg, list):
-                    rles = mask_utils.frPyObjects(seg, height, width)
-                    rle = mask_utils.merge(rles) if isinstance(rles, list) else rles
-                elif isinstance(seg, dict) and isinstance(seg.get("counts"), list):
-                    rle = mask_utils.frPyObjects(seg, height, width)
-                elif isinstance(seg, dict) and isinstance(seg.get("counts"), str):
-                    rle = {"size": seg["size"], "counts": seg["counts"].encode("ascii")}
-                else:
-                    raise ValueError("segmentation must be polygons or RLE")
-                decoded = mask_utils.decode(rle)
-            except (ValueError, TypeError, KeyError, UnicodeEncodeError) as exc:
+                out |= decode_segmentation(ann.get("segmentation"), width, height)
+            except SegmentationSizeError as exc:
+                raise InputError(f"annotation {ann.get('id')!r} of clip {clip_id}: mask is "
+                                 f"{exc.width}x{exc.height}, image record says {width}x{height}",
+                                 file=self.path, field="segmentation") from None
+            except (ValueError, TypeError, KeyError) as exc:
                 raise InputError(f"annotation {ann.get('id')!r} of clip {clip_id}: unreadable segmentation "
                                  f"({exc})", file=self.path, field="segmentation") from None
-            if decoded.shape[:2] != (height, width):
-                raise InputError(f"annotation {ann.get('id')!r} of clip {clip_id}: mask is "
-                                 f"{decoded.shape[1]}x{decoded.shape[0]}, image record says {width}x{height}",
-                                 file=self.path, field="segmentation")
-            out |= decoded.astype(bool).reshape(height, width, -1).any(axis=2)
         return out
 
 

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from builder.atomic import atomic_write_json
-from builder.export import ExportReport, Sample, iter_progress, mask_png
+from builder.export import ExportReport, Sample, iter_progress, mask_png, shards_by_split
 from builder.export_common import sha256_file
 from builder.export_tar import write_tar
 
@@ -38,13 +38,8 @@ def sample_members(sample: Sample) -> list[tuple[str, bytes | Path]]:
 
 def write_webdataset(samples: list[Sample], out: Path, report: ExportReport, shard_size: int, mtime: int,
                      progress: bool = True) -> None:
-    by_split: dict[str, list[Sample]] = {}
-    for sample in samples:
-        by_split.setdefault(sample.split, []).append(sample)
     listing = []
-    for split in sorted(by_split):
-        group = by_split[split]
-        shards = [group[i:i + shard_size] for i in range(0, len(group), shard_size)]
+    for split, shards in shards_by_split(samples, shard_size).items():
         for number, shard in enumerate(iter_progress(shards, f"webdataset {split}", progress)):
             rel = f"{split}/{split}-{number:06d}.tar"
             members = []

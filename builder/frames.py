@@ -28,10 +28,8 @@ import numpy as np
 import pandas as pd
 
 from builder.errors import InputError
-from builder.ids import validate_clip_id
 from builder.media import MediaError, first_line, write_output
-from builder.media_stage import StageSpec, run_stage
-from builder.status_log import StatusLog
+from builder.media_stage import StageRunOptions, StageSpec, process_shard, run_stage
 from builder.trim import media_tasks
 
 FRAMES_DIR = "frames"
@@ -40,18 +38,12 @@ LOG_NAME = "frames_status.jsonl"
 
 
 @dataclass(frozen=True)
-class FrameOptions:
+class FrameOptions(StageRunOptions):
     root: Path
     frames_per_clip: int = 1
     jpeg_quality: int = 95
     dark_luma: float = 16.0
     uniform_std: float = 4.0
-    include_unselected: bool = False
-    workers: int = 1
-    distributor: str = "local"
-    ray_address: str | None = None
-    shard_size: int | None = None
-    progress: bool = True
 
     def __post_init__(self) -> None:
         if self.frames_per_clip < 1:
@@ -146,19 +138,8 @@ def frames_clip(root: Path, task: dict[str, Any], options: FrameOptions) -> dict
 
 
 def frames_shard(tasks: list[dict[str, Any]], options: FrameOptions) -> list[dict[str, Any]]:
-    root = Path(options.root)
-    log = StatusLog(root / LOG_NAME, fsync=False)
-    records = []
-    for task in tasks:
-        base = {"clip_id": validate_clip_id(task["clip_id"]), "params": options.params(),
-                "input": task["media_path"], "input_key": task["input_key"]}
-        try:
-            record = {**base, "status": "ok", "message": "", **frames_clip(root, task, options)}
-        except (MediaError, OSError, ValueError, RuntimeError) as exc:
-            record = {**base, "status": "error", "frame_path": "", "flags": "",
-                      "message": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
-        records.append(log.append(record))
-    return records
+    """Worker: grab each task's frames, log and return one record per clip."""
+    return process_shard(tasks, options, LOG_NAME, frames_clip, {"frame_path": ""})
 
 
 FRAMES_SPEC = StageSpec(

@@ -21,6 +21,8 @@ from tqdm import tqdm
 
 from builder.distributor import Distributor, chunk, default_shard_size
 from builder.errors import InputError
+from builder.ids import validate_clip_id
+from builder.media import MediaError
 from builder.status_log import StatusLog
 
 
@@ -31,6 +33,22 @@ class StageSpec:
     worker: Callable                            # worker(tasks, options) -> list[record]
     columns: dict[str, str]                     # manifest column -> record key
     output_keys: tuple[str, ...]                # record keys holding output paths (relative to root)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageRunOptions:
+    """How a media stage runs -- which rows, on what, how visibly -- as opposed to what it makes.
+
+    The stages' option classes extend this (keyword-only fields); these knobs are not part of
+    their ``params()``, so changing them never invalidates finished clips.
+    """
+
+    include_unselected: bool = False
+    workers: int = 1
+    distributor: str = "local"
+    ray_address: str | None = None
+    shard_size: int | None = None
+    progress: bool = True
 
 
 def rows_to_process(manifest: pd.DataFrame, include_unselected: bool) -> pd.Series:
@@ -44,6 +62,29 @@ def rows_to_process(manifest: pd.DataFrame, include_unselected: bool) -> pd.Seri
         return has_file
     from builder.fetch_quota import parse_bool
     return has_file & manifest["selected"].map(parse_bool).astype(bool)
+
+
+def process_shard(tasks: list[dict[str, Any]], options: Any, log_name: str,
+                  process_clip: Callable[[Path, dict[str, Any], Any], dict[str, Any]],
+                  empty_outputs: dict[str, str]) -> list[dict[str, Any]]:
+    """A stage worker's loop: ``process_clip(root, task, options)`` per task -> one logged record each.
+
+    A clip that fails (bad media, I/O) gets an ``error`` record with ``empty_outputs`` and the
+    exception's first line instead of stopping the shard.
+    """
+    root = Path(options.root)
+    log = StatusLog(root / log_name, fsync=False)
+    records = []
+    for task in tasks:
+        base = {"clip_id": validate_clip_id(task["clip_id"]), "params": options.params(),
+                "input": task["media_path"], "input_key": task["input_key"]}
+        try:
+            record = {**base, "status": "ok", "message": "", **process_clip(root, task, options)}
+        except (MediaError, OSError, ValueError, RuntimeError) as exc:
+            record = {**base, "status": "error", **empty_outputs, "flags": "",
+                      "message": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+        records.append(log.append(record))
+    return records
 
 
 def run_stage(manifest: pd.DataFrame, spec: StageSpec, options: Any, tasks: dict[str, dict],

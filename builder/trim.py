@@ -36,9 +36,8 @@ import pandas as pd
 
 from builder.errors import InputError
 from builder.ids import validate_clip_id
-from builder.media import MediaError, decode_audio, write_output
-from builder.media_stage import StageSpec, rows_to_process, run_stage
-from builder.status_log import StatusLog
+from builder.media import decode_audio, write_output
+from builder.media_stage import StageRunOptions, StageSpec, process_shard, rows_to_process, run_stage
 
 POLICIES = ("first", "center", "loudest")
 AUDIO_DIR = "audio"
@@ -47,19 +46,13 @@ LOUDEST_HOP_SECONDS = 0.010
 
 
 @dataclass(frozen=True)
-class TrimOptions:
+class TrimOptions(StageRunOptions):
     root: Path
     window: float = 3.0
     policy: str = "first"
     sample_rate: int | None = 44100            # None: keep the source rate
     mono: bool = False
     silence_dbfs: float = -60.0
-    include_unselected: bool = False
-    workers: int = 1
-    distributor: str = "local"
-    ray_address: str | None = None
-    shard_size: int | None = None
-    progress: bool = True
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -140,25 +133,16 @@ def trim_clip(media: Path, out: Path, options: TrimOptions) -> dict[str, Any]:
             "source_seconds": round(audio.shape[1] / rate, 6), "flags": ",".join(flags), "output_size": size}
 
 
+def _trim_task(root: Path, task: dict[str, Any], options: TrimOptions) -> dict[str, Any]:
+    rel = f"{AUDIO_DIR}/{validate_clip_id(task['clip_id'])}.wav"
+    fields = trim_clip(root / task["media_path"], root / rel, options)
+    fields["output_bytes"] = {rel: fields.pop("output_size")}
+    return {"audio_path": rel, **fields}
+
+
 def trim_shard(tasks: list[dict[str, Any]], options: TrimOptions) -> list[dict[str, Any]]:
     """Worker: trim each task's clip, log and return one record per clip."""
-    root = Path(options.root)
-    log = StatusLog(root / LOG_NAME, fsync=False)
-    records = []
-    for task in tasks:
-        clip_id = validate_clip_id(task["clip_id"])
-        rel = f"{AUDIO_DIR}/{clip_id}.wav"
-        base = {"clip_id": clip_id, "params": options.params(), "input": task["media_path"],
-                "input_key": task["input_key"]}
-        try:
-            fields = trim_clip(root / task["media_path"], root / rel, options)
-            fields["output_bytes"] = {rel: fields.pop("output_size")}
-            record = {**base, "status": "ok", "audio_path": rel, "message": "", **fields}
-        except (MediaError, OSError, ValueError, RuntimeError) as exc:
-            record = {**base, "status": "error", "audio_path": "", "flags": "",
-                      "message": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
-        records.append(log.append(record))
-    return records
+    return process_shard(tasks, options, LOG_NAME, _trim_task, {"audio_path": ""})
 
 
 TRIM_SPEC = StageSpec(

@@ -60,7 +60,10 @@ def decode_audio(path: str, spec: CacheSpec) -> np.ndarray:
     return fit_length(mono, spec.clip_samples).astype(np.float32, copy=False)
 
 
-class _DecodeItems(Dataset):
+class DecodedClips(Dataset):
+    """Per clip: (index, frame uint8 [3,S,S], mono wave [T], errors); a file that fails to decode gives
+    None and an error line instead of an exception. Used by the cache build and ``llinet-eval``."""
+
     def __init__(self, audio_files: list[str], frame_files: list[str], spec: CacheSpec) -> None:
         self.audio_files, self.frame_files, self.spec = audio_files, frame_files, spec
 
@@ -121,7 +124,7 @@ def open_or_build_cache(cache_root: str | os.PathLike, clip_ids: list[str], audi
         waves = np.lib.format.open_memmap(tmp / "waves.npy", "w+", np.float32, (count, spec.clip_samples))
         ok = np.zeros(count, dtype=bool)
         errors: list[str] = []
-        loader = DataLoader(_DecodeItems(audio_files, frame_files, spec), batch_size=None,
+        loader = DataLoader(DecodedClips(audio_files, frame_files, spec), batch_size=None,
                             num_workers=workers, collate_fn=lambda item: item)
         for index, image, wave, item_errors in tqdm(loader, total=count, desc=f"decoding {label}",
                                                     unit="clip", disable=not progress):

@@ -36,13 +36,14 @@ def read_media_manifest(path: str | os.PathLike, media_root: str | os.PathLike |
     path = Path(path)
     df = read_manifest(path, required=MEDIA_REQUIRED)
     root = Path(media_root) if media_root is not None else path.parent
-    for column in ("audio_path", "frame_path"):
-        for line, value in enumerate(df[column].tolist(), start=2):
-            if not isinstance(value, str) or not value:
-                raise InputError("empty media path", file=path, line=line, field=column)
-        df[column] = [str(p if Path(p).is_absolute() else (root / p)) for p in df[column]]
+    # Reserve and rejected rows (selected == False) legitimately have no media: drop them first.
     if "selected" in df.columns:
         df = df[df["selected"].astype(bool)]
+    for column in ("audio_path", "frame_path"):
+        for index, value in zip(df.index, df[column].tolist()):
+            if not isinstance(value, str) or not value:
+                raise InputError("empty media path", file=path, line=index + 2, field=column)
+        df[column] = [str(p if Path(p).is_absolute() else (root / p)) for p in df[column]]
     return df.reset_index(drop=True)
 
 

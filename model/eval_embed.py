@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from builder.atomic import atomic_open
 from builder.errors import InputError
-from model.cache import CacheSpec, decode_audio
-from model.media import MediaError, load_rgb, normalise_images, resize_center_crop
+from model.cache import CacheSpec, DecodedClips
+from model.media import normalise_images
 
 NPZ_FIELDS = ("clip_ids", "classes", "image", "audio", "maps", "frame_paths")
 
@@ -92,28 +92,6 @@ def load_embeddings(path: str | os.PathLike) -> dict[str, EmbeddingSet]:
         raise InputError(f"cannot read embeddings: {exc}", file=path) from exc
 
 
-class _Items(Dataset):
-    """Decoded (frame uint8 [3,S,S], mono wave [T]) per row; errors instead of exceptions."""
-
-    def __init__(self, frame_paths: list[str], audio_paths: list[str], spec: CacheSpec) -> None:
-        self.frame_paths, self.audio_paths, self.spec = frame_paths, audio_paths, spec
-
-    def __len__(self) -> int:
-        return len(self.frame_paths)
-
-    def __getitem__(self, index: int) -> tuple[int, Any, Any, list[str]]:
-        errors, image, wave = [], None, None
-        try:
-            image = resize_center_crop(load_rgb(self.frame_paths[index]), self.spec.image_size)
-        except MediaError as exc:
-            errors.append(str(exc))
-        try:
-            wave = decode_audio(self.audio_paths[index], self.spec)
-        except MediaError as exc:
-            errors.append(str(exc))
-        return index, image, wave, errors
-
-
 def _collate(items: list) -> list:
     return items
 
@@ -149,7 +127,7 @@ def extract_embeddings(model: Any, rows: pd.DataFrame, split: str, *, image_size
     device = torch.device(device)
     model.eval()
     spec = CacheSpec(image_size, sample_rate, clip_samples)
-    dataset = _Items(rows["frame_path"].tolist(), rows["audio_path"].tolist(), spec)
+    dataset = DecodedClips(rows["audio_path"].tolist(), rows["frame_path"].tolist(), spec)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
     kept, errors, parts = [], [], []
     clip_ids = rows["clip_id"].tolist()

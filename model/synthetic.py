@@ -85,9 +85,9 @@ def disk_radius(position: float, size: int) -> float:
     return size * (0.12 + 0.18 * position)
 
 
-def picture(position: float, rng: np.random.Generator, size: int,
-            centre: tuple[float, float] | None = None) -> np.ndarray:
-    """uint8 [size, size, 3]: a disk (hue and radius follow t) on a grey noisy background."""
+def picture_and_mask(position: float, rng: np.random.Generator, size: int,
+                     centre: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 [size, size, 3] picture and its bool [size, size] disk mask (the "sounding object")."""
     background = rng.uniform(60, 160)
     image = np.clip(rng.normal(background, 20.0, (size, size, 3)), 0, 255)
     radius = disk_radius(position, size) * rng.uniform(0.9, 1.1)
@@ -96,7 +96,13 @@ def picture(position: float, rng: np.random.Generator, size: int,
     yy, xx = np.mgrid[0:size, 0:size]
     inside = (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius ** 2
     image[inside] = disk_color(position, rng)
-    return image.astype(np.uint8)
+    return image.astype(np.uint8), inside
+
+
+def picture(position: float, rng: np.random.Generator, size: int,
+            centre: tuple[float, float] | None = None) -> np.ndarray:
+    """uint8 [size, size, 3]: a disk (hue and radius follow t) on a grey noisy background."""
+    return picture_and_mask(position, rng, size, centre)[0]
 
 
 def write_wav(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> None:
@@ -157,9 +163,7 @@ def render_class_video(path: str | os.PathLike, position: float, seed: int, *, s
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     frames = int(round(seconds * fps))
-    radius = disk_radius(position, size)
-    start = rng.uniform(radius, size - radius, 2)
-    end = rng.uniform(radius, size - radius, 2)
+    start, end = _disk_track(position, rng, size)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         wav = Path(tmp) / "tone.wav"
         write_wav(wav, tone(position, rng, sample_rate, seconds), sample_rate)
@@ -171,10 +175,8 @@ def render_class_video(path: str | os.PathLike, position: float, seed: int, *, s
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         assert process.stdin is not None
         try:
-            frame_rng = np.random.default_rng(seed + 1)
-            for index in range(frames):
-                centre = start + (end - start) * index / max(frames - 1, 1)
-                process.stdin.write(picture(position, frame_rng, size, (centre[0], centre[1])).tobytes())
+            for image, _ in _class_video_frames(position, seed, start, end, frames, size):
+                process.stdin.write(image.tobytes())
         except BrokenPipeError:
             pass
         finally:
@@ -186,6 +188,38 @@ def render_class_video(path: str | os.PathLike, position: float, seed: int, *, s
     return out
 
 
+def _disk_track(position: float, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end centre of the disk's straight path across the frame."""
+    radius = disk_radius(position, size)
+    return rng.uniform(radius, size - radius, 2), rng.uniform(radius, size - radius, 2)
+
+
+def _class_video_frames(position: float, seed: int, start: np.ndarray, end: np.ndarray, frames: int,
+                        size: int):
+    frame_rng = np.random.default_rng(seed + 1)
+    for index in range(frames):
+        centre = start + (end - start) * index / max(frames - 1, 1)
+        yield picture_and_mask(position, frame_rng, size, (centre[0], centre[1]))
+
+
+def class_video_mask(position: float, seed: int, time_s: float, *, seconds: float = 10.0, fps: int = 10,
+                     size: int = 160) -> np.ndarray:
+    """The disk's bool mask in the frame of :func:`render_class_video` on screen at ``time_s``.
+
+    Replays the video's seeded generator, so the mask is exact: it is the ground
+    truth the offline demo imports as segmentation annotations.
+    """
+    rng = np.random.default_rng(seed)
+    frames = int(round(seconds * fps))
+    start, end = _disk_track(position, rng, size)
+    index = min(max(int(np.floor(time_s * fps + 1e-9)), 0), frames - 1)
+    # Replay frame by frame: each frame draws from one generator, so frame i depends on all before it.
+    for i, (_, mask) in enumerate(_class_video_frames(position, seed, start, end, frames, size)):
+        if i == index:
+            return mask
+    raise AssertionError("unreachable")
+
+
 def render_synthetic_videos(out_dir: str | os.PathLike, *, n_train_classes: int = 6, per_class: int = 4,
                             seconds: float = 10.0, fps: int = 10, size: int = 160, seed: int = 0) -> pd.DataFrame:
     """Render ``per_class`` videos for every class of :func:`class_layout` as ``<ytid>.mp4``.
@@ -194,6 +228,8 @@ def render_synthetic_videos(out_dir: str | os.PathLike, *, n_train_classes: int 
     position, path. YTIDs are random valid YouTube IDs, so a local mirror server
     can serve them to the builder as if they were YouTube videos.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     out = Path(out_dir)
     rng = np.random.default_rng(seed)
     rows, used = [], set()
@@ -203,10 +239,12 @@ def render_synthetic_videos(out_dir: str | os.PathLike, *, n_train_classes: int 
             while ytid in used:
                 ytid = random_ytid(rng)
             used.add(ytid)
-            video = render_class_video(out / f"{ytid}.mp4", cls.position, int(rng.integers(2**31)),
-                                       seconds=seconds, fps=fps, size=size)
             rows.append({"ytid": ytid, "class": cls.name, "split": cls.split, "position": cls.position,
-                         "path": str(video)})
+                         "seed": int(rng.integers(2**31)), "path": str(out / f"{ytid}.mp4")})
+    # All randomness is drawn above, so rendering in parallel (ffmpeg does the work) changes nothing.
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        list(pool.map(lambda r: render_class_video(r["path"], r["position"], r["seed"], seconds=seconds,
+                                                   fps=fps, size=size), rows))
     table = pd.DataFrame(rows)
     from builder.atomic import atomic_open
     with atomic_open(out / "videos.csv", "w", encoding="utf-8", newline="") as handle:

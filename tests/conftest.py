@@ -33,3 +33,24 @@ def real_audioset() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> dict[str, Path]:
+    """The FFmpeg-made test clips of ``support/media.py`` (name -> file), made once per session."""
+    from support.media import media_set
+
+    return media_set(tmp_path_factory.getbasetemp() / "media")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread: on a shared, busy 2-core machine, 2 spinning OpenMP threads
+    made these runs 2-7x slower and erratic; 1 thread is steady (results are unaffected).
+    A module opts in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

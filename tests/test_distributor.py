@@ -13,16 +13,11 @@ from builder.fetch_options import FetchOptions
 from builder.frames import FrameOptions, frames
 from builder.trim import TrimOptions, trim
 from support.http_server import LocalHTTPServer, Response
-from support.media import manifest_rows, media_manifest, media_set, ytid_for
+from support.media import manifest_rows, media_manifest, ytid_for
 
 
 def pid_of(shard: list[int], offset: int) -> list[tuple[int, int]]:
     return [(x + offset, os.getpid()) for x in shard]
-
-
-@pytest.fixture(scope="session")
-def media(tmp_path_factory):
-    return media_set(tmp_path_factory.getbasetemp() / "media")
 
 
 def test_chunking():

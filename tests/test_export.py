@@ -227,6 +227,7 @@ def _coco_edit(built, tmp_path, edit) -> Path:
     (lambda c: c.pop("images"), "no 'images' list"),
     (lambda c: c["images"][0].update(clip_id="nope", file_name="x.jpg"), "no valid clip id"),
     (lambda c: c["annotations"][0].update(segmentation={"size": [96, 96], "counts": "%%%"}), "segmentation"),
+    (lambda c: c["annotations"][0].update(segmentation=[[1, 2, 3, 4]]), "unreadable segmentation .*3 points"),
 ])
 def test_bad_annotations_are_refused_naming_the_file(built, manifest, tmp_path, edit, message):
     path = _coco_edit(built, tmp_path, edit)

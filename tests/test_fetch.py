@@ -20,15 +20,10 @@ from builder.media import probe
 from builder.media_synth import grey_to_index_mod20, second_colour
 from support.fake_youtube import player_error, player_json
 from support.http_server import LocalHTTPServer, Response, Route
-from support.media import manifest_rows, media_set, ytid_for
+from support.media import manifest_rows, ytid_for
 
 BOT_PAGE = ("<html><title>Sorry...</title><body>Sign in to confirm you’re not a bot. Our systems have detected "
             "unusual traffic from your computer network.</body></html>").encode()
-
-
-@pytest.fixture(scope="session")
-def media(tmp_path_factory):
-    return media_set(tmp_path_factory.getbasetemp() / "media")
 
 
 def options(root, server, tmp_path, **kw):
@@ -83,10 +78,7 @@ def test_statuses_retries_replacements_and_resume(tmp_path, media):
     s.add("no_video", media["audio_only"], cls="B", selected=False)
     s.add("reserveB", media["silent"], cls="B", selected=False)
     root = tmp_path / "root"
-    # raise_handler_errors=False: the shared test server's truncation path calls socket.shutdown(),
-    # which raises ENOTCONN when a client (yt-dlp's probe GET, ffprobe) has already closed early --
-    # a race in the test server, not a fetch failure; every outcome is asserted below.
-    with LocalHTTPServer(s.routes, raise_handler_errors=False) as server:
+    with LocalHTTPServer(s.routes) as server:
         out, summary = fetch(s.manifest(), options(root, server, tmp_path))
         counts_after_first = {p: server.count(p) for p in s.routes}
 

@@ -9,20 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from builder.fetch import fetch
 from builder.fetch_options import FetchOptions
 from builder.manifest import read_manifest, write_manifest
 from support.http_server import LocalHTTPServer, Response, Route
-from support.media import manifest_rows, media_set, ytid_for
+from support.media import manifest_rows, ytid_for
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def media(tmp_path_factory):
-    return media_set(tmp_path_factory.getbasetemp() / "media")
 
 
 def scenario(media):

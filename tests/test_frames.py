@@ -14,14 +14,9 @@ from builder.frames import FrameOptions, centre_square, frame_flags, frame_times
 from builder.manifest import read_manifest, write_manifest
 from builder.media import probe
 from builder.media_synth import grey_to_index_mod20, second_colour
-from support.media import media_manifest, media_set
+from support.media import by_name, media_manifest
 
 NAMES = ["h264_aac", "vp9_opus", "mpeg4_mp3", "portrait", "dark", "corrupt"]
-
-
-@pytest.fixture(scope="session")
-def media(tmp_path_factory):
-    return media_set(tmp_path_factory.getbasetemp() / "media")
 
 
 @pytest.fixture()
@@ -32,10 +27,6 @@ def root_and_manifest(tmp_path, media):
     manifest["window_seconds"] = 3.0
     manifest["trim_status"] = "ok"
     return root, manifest
-
-
-def by_name(df, name):
-    return df[df["name"] == name].iloc[0]
 
 
 def expected_frame(path, t):

@@ -10,12 +10,7 @@ from builder.cli import main
 from builder.manifest import read_manifest, write_manifest_dir
 from builder.media_synth import grey_to_index_mod20, second_colour
 from support.http_server import LocalHTTPServer, Response
-from support.media import manifest_rows, media_set, ytid_for
-
-
-@pytest.fixture(scope="session")
-def media(tmp_path_factory):
-    return media_set(tmp_path_factory.getbasetemp() / "media")
+from support.media import manifest_rows, ytid_for
 
 
 def test_cli_pipeline_on_a_manifest_folder(tmp_path, media, capsys):

@@ -149,6 +149,10 @@ def test_coco_bad_input_names_the_problem(tmp_path):
     data["annotations"][0]["image_id"] = 99
     with pytest.raises(InputError, match="unknown image_id 99"):
         decode_coco_masks(data)
+    data = _coco(np.ones((4, 4), bool))
+    data["images"][0]["width"] = 5                 # the RLE was made for a 4x4 image
+    with pytest.raises(InputError, match=r"annotation 0: cannot decode segmentation \(RLE size \[4, 4\]"):
+        decode_coco_masks(data)
     with pytest.raises(InputError, match="'annotations'"):
         decode_coco_masks({"images": []})
 

@@ -19,6 +19,7 @@ from builder.manifest import read_manifest
 from builder.release import ReleaseOptions, build_release
 from builder.release_stats import BEGIN, END, update_release_stats
 from builder.release_synth import make_dataset
+from support.release import release_of
 
 DATE = "2026-02-01"
 
@@ -30,11 +31,7 @@ def built(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def release(built, tmp_path_factory):
-    out = tmp_path_factory.mktemp("releases") / "v1"
-    build_release(read_manifest(built.manifest_path), ReleaseOptions(
-        root=built.root, out=out, version="1.0.0", annotations=built.annotations,
-        manifest_path=built.manifest_path, date=DATE, pack_media=True, progress=False))
-    return out
+    return release_of(built, tmp_path_factory.mktemp("releases") / "v1", DATE)
 
 
 def sha(path: Path) -> str:
@@ -112,10 +109,7 @@ def test_croissant_is_valid_and_readable_by_mlcroissant(release):
 
 
 def test_release_is_byte_reproducible(built, release, tmp_path):
-    again = tmp_path / "again"
-    build_release(read_manifest(built.manifest_path), ReleaseOptions(
-        root=built.root, out=again, version="1.0.0", annotations=built.annotations,
-        manifest_path=built.manifest_path, date=DATE, pack_media=True, progress=False))
+    again = release_of(built, tmp_path / "again", DATE)
     assert (again / "SHA256SUMS").read_text() == (release / "SHA256SUMS").read_text()
 
 

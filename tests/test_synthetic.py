@@ -21,14 +21,7 @@ from model.validation import retrieval_map
 SMALL = SyntheticSpec(n_train_classes=4, per_class=3, seconds=0.25, image_size=48, seed=11)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared, busy 2-core machine, 2 spinning OpenMP threads
-    made these runs 2-7x slower and erratic; 1 thread is steady (results are unaffected)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 def _digest(folder) -> dict[str, str]:

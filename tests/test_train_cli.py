@@ -14,14 +14,7 @@ from model.synthetic import SyntheticSpec, generate_synthetic_set
 from model.train import main
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared, busy 2-core machine, 2 spinning OpenMP threads
-    made these runs 2-7x slower and erratic; 1 thread is steady (results are unaffected)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

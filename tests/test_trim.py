@@ -12,24 +12,15 @@ from builder.manifest import read_manifest, write_manifest
 from builder.media import decode_audio
 from builder.media_synth import LOUD, QUIET
 from builder.trim import TrimOptions, rms_dbfs, trim, window_offset_samples
-from support.media import media_manifest, media_set
+from support.media import by_name, media_manifest
 
 NAMES = ["h264_aac", "vp9_opus", "mpeg4_mp3", "short4", "silent", "corrupt", "video_only"]
-
-
-@pytest.fixture(scope="session")
-def media(tmp_path_factory):
-    return media_set(tmp_path_factory.getbasetemp() / "media")
 
 
 @pytest.fixture()
 def root_and_manifest(tmp_path, media):
     root = tmp_path / "root"
     return root, media_manifest(root, media, NAMES)
-
-
-def by_name(df, name):
-    return df[df["name"] == name].iloc[0]
 
 
 def test_window_policies_pure():

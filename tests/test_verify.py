@@ -12,10 +12,10 @@ import pytest
 from builder.cli import main
 from builder.errors import InputError
 from builder.manifest import read_manifest
-from builder.release import ReleaseOptions, build_release
 from builder.release_synth import clip_seed, make_dataset, render_frame, source_audio, write_jpeg, write_wav
 from builder.verify import VerifyOptions, verify
 from builder.verify_fingerprint import (THRESHOLDS, audio_similarity, frame_similarity)
+from support.release import release_of
 
 FFMPEG = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-threads", "1"]
 
@@ -27,11 +27,7 @@ def built(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def release(built, tmp_path_factory):
-    out = tmp_path_factory.mktemp("rel") / "v1"
-    build_release(read_manifest(built.manifest_path), ReleaseOptions(
-        root=built.root, out=out, version="1.0.0", annotations=built.annotations,
-        manifest_path=built.manifest_path, date="2026-02-01", pack_media=True, progress=False))
-    return out
+    return release_of(built, tmp_path_factory.mktemp("rel") / "v1")
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,28 +30,11 @@ def _image_key(image: dict[str, Any]) -> str:
     return str(image["id"])
 
 
-def _decode_segmentation(segmentation: Any, height: int, width: int) -> np.ndarray:
-    # Imported here: GPU machines that only extract embeddings may lack pycocotools.
-    from pycocotools import mask as mask_utils
-
-    if isinstance(segmentation, list):  # polygons
-        rles = mask_utils.frPyObjects(segmentation, height, width)
-        rle = mask_utils.merge(rles)
-    elif isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), list):
-        rle = mask_utils.frPyObjects(segmentation, height, width)  # uncompressed RLE
-    elif isinstance(segmentation, dict):
-        counts = segmentation["counts"]
-        rle = {"size": segmentation["size"],
-               "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-    else:
-        raise ValueError(f"unsupported segmentation of type {type(segmentation).__name__}")
-    with warnings.catch_warnings():  # pycocotools 2.0.11 vs numpy 2 copy-keyword notice
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return mask_utils.decode(rle).astype(bool)
-
-
 def decode_coco_masks(source: str | os.PathLike | dict[str, Any]) -> dict[str, np.ndarray]:
     """Map clip id -> boolean (H, W) mask: the union of that image's annotations."""
+    # Imported here: GPU machines that only extract embeddings may lack pycocotools.
+    from builder.annotate import decode_segmentation
+
     path = None if isinstance(source, dict) else Path(source)
     if path is not None:
         if not path.is_file():
@@ -81,14 +63,11 @@ def decode_coco_masks(source: str | os.PathLike | dict[str, Any]) -> dict[str, n
             raise InputError(f"annotation {index} refers to unknown image_id {image_id!r}",
                              file=where, field="annotations")
         key, height, width = images[image_id]
-        try:
-            decoded = _decode_segmentation(annotation["segmentation"], height, width)
+        try:   # the decoder also refuses an RLE whose size is not the image's
+            decoded = decode_segmentation(annotation["segmentation"], width, height)
         except (KeyError, ValueError, TypeError) as exc:
             raise InputError(f"annotation {index}: cannot decode segmentation ({exc})",
                              file=where, field="segmentation") from exc
-        if decoded.shape != (height, width):
-            raise InputError(f"annotation {index}: mask {decoded.shape} but image is "
-                             f"{(height, width)}", file=where, field="segmentation")
         masks[key] = masks[key] | decoded if key in masks else decoded
     return masks
 

@@ -33,6 +33,7 @@ Usage::
 from __future__ import annotations
 
 import email.utils
+import errno
 import hashlib
 import mimetypes
 import os
@@ -46,7 +47,11 @@ from pathlib import Path
 from typing import Callable, Mapping, Union
 from urllib.parse import urlsplit
 
+from builder.mirror_server import UNSATISFIABLE, parse_range  # one Range parser, shared with the demo mirror
+
 CHUNK_BYTES = 64 * 1024
+# errnos of shutdown() meaning "the client already closed its end"
+CLIENT_GONE_ERRNOS = frozenset({errno.ENOTCONN, errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
 
 @dataclass
@@ -89,42 +94,6 @@ class RequestLog:
 
 
 RouteSpec = Union[bytes, bytearray, memoryview, os.PathLike, Route, Callable[[RequestLog], object]]
-
-UNSATISFIABLE = "unsatisfiable"
-
-
-def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
-    """Interpret a ``Range`` header for a body of ``size`` bytes (RFC 9110 section 14).
-
-    Returns ``(first, last)`` (inclusive), :data:`UNSATISFIABLE` (answer 416) or
-    ``None`` (ignore the header and send the whole body with 200: used for
-    absent, malformed, non-``bytes`` and multi-range headers, which a server may
-    legally ignore).
-    """
-    if header is None:
-        return None
-    unit, sep, spec = header.strip().partition("=")
-    if not sep or unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    first_text, dash, last_text = spec.strip().partition("-")
-    first_text, last_text = first_text.strip(), last_text.strip()
-    if not dash or (first_text and not first_text.isdigit()) or (last_text and not last_text.isdigit()):
-        return None
-    if not first_text:                      # suffix range: the last n bytes
-        if not last_text:
-            return None
-        suffix = int(last_text)
-        if suffix == 0 or size == 0:
-            return UNSATISFIABLE
-        return max(0, size - suffix), size - 1
-    first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if last_text and last < first:
-        return None                         # syntactically invalid: ignore
-    if first >= size:
-        return UNSATISFIABLE
-    return first, min(last, size - 1)
-
 
 class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
@@ -259,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
             # A dropped connection, as a flaky network produces it: the headers
             # promised `length` bytes, the socket closes early.
             self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
+            drop_connection(self.connection)
 
     def _write_counted(self, record: RequestLog, data: bytes | memoryview) -> None:
         view = memoryview(data)
@@ -269,6 +238,21 @@ class _Handler(BaseHTTPRequestHandler):
             # the log before this thread runs again.
             record.body_bytes += len(chunk)
             self.wfile.write(chunk)
+
+
+def drop_connection(connection: socket.socket) -> None:
+    """Shut both directions of ``connection``; a client that already hung up is no error.
+
+    A client may close first (yt-dlp's probe GET, ffprobe reading only the
+    header): then ``shutdown`` fails with ENOTCONN, ECONNRESET or EPIPE, which
+    is the expected end of a deliberately truncated reply. Any other error
+    (e.g. EBADF: a bug here) is raised.
+    """
+    try:
+        connection.shutdown(socket.SHUT_RDWR)
+    except OSError as exc:
+        if exc.errno not in CLIENT_GONE_ERRNOS:
+            raise
 
 
 class _Server(ThreadingHTTPServer):
@@ -327,6 +311,16 @@ class LocalHTTPServer:
         self._server = None
         if self._raise_handler_errors and self._handler_errors:
             raise RuntimeError("a route handler raised an exception") from self._handler_errors[0]
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no client connection is open (every handler has finished); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._connections:
+                    return True
+            time.sleep(0.01)
+        return False
 
     def __enter__(self) -> "LocalHTTPServer":
         return self.start()

@@ -93,3 +93,8 @@ def media_manifest(root: Path, media: dict[str, Path], names: list[str]) -> pd.D
                      "split": "train", "source": "test", "labels": "/m/test", "rank": i, "selected": True,
                      "fetch_status": "ok", "media_path": rel, "name": name})
     return pd.DataFrame(rows)
+
+
+def by_name(df: pd.DataFrame, name: str) -> pd.Series:
+    """The row of ``media_manifest``'s output made from test clip ``name``."""
+    return df[df["name"] == name].iloc[0]

@@ -1,5 +1,5 @@
 // The curation view: filters, per-class counts against the cap, and the grid of clip cards.
-import { $, decide, el, fillSelect, playAudio, setStatus, stopAudio, store, toggleAudio } from "./util.js";
+import { $, decide, el, fillSelect, playAudio, reviewerName, setStatus, stopAudio, store, toggleAudio } from "./util.js";
 import { RejectDialog } from "./reject.js";
 
 const PAGE = 240;   // cards rendered at once; "Show more" adds the next page
@@ -211,10 +211,11 @@ export class Curation {
 
   // ------------------------------------------------------------------ actions
   async decideAndAdvance(id, decision, reason = "") {
+    // Advance at once, not when the server answers: keys pressed in the meantime must act on the
+    // clip the reviewer sees focused (a late move raced them and could hit the wrong clip).
+    if (decision !== "undecided" && this.focus === id && reviewerName()) this.move(1);
     const answer = await decide(id, decision, reason);
-    if (!answer) return;
-    this.updateClass(answer.clip.class);
-    if (decision !== "undecided" && this.focus === id) this.move(1);
+    if (answer) this.updateClass(answer.clip.class);
   }
 
   onClick(event) {

@@ -155,4 +155,5 @@ def synthetic_demo(out: Path, options: DemoOptions = DemoOptions(), log: Callabl
                     "--split", "test", "--masks", str(media / "annotations.json"), "--report", str(report),
                     "--workers", "0", "--draws", "200"] + quiet, "llinet-eval")
     log(f"({time.perf_counter() - t:.1f} s)")
-    return {"release": release, "report": report / "report.md", "media": media, "run": run_dir}
+    return {"release": release, "report": report / "report.md", "media": media, "run": run_dir,
+            "classes": manifests / "classes.csv"}

@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s")
     print(f"  release (verified): {out['release']}")
     print(f"  evaluation report:  {out['report']}")
+    print(f"  review page:        llinet-build review --manifest {out['media'] / 'manifest.csv'} "
+          f"--media {out['media']} --classes {out['classes']}")
     print(f"  unseen-class retrieval R@1 image->audio {100 * retrieval['image_to_audio']['llinet']['r1']:.1f}, "
           f"audio->image {100 * retrieval['audio_to_image']['llinet']['r1']:.1f}; zero-shot accuracy "
           f"{100 * metrics['recognition']['published']['accuracy']:.1f} (chance "

@@ -1,5 +1,5 @@
 // Entry point of the review page: loads /api/state, routes #curate / #mask/<clip_id>, dispatches keys.
-import { $, api, dialogOpen, isTyping, loadState, setStatus, stopAudio, store } from "./util.js";
+import { $, dialogOpen, fetchState, isTyping, loadState, setStatus, stopAudio, store } from "./util.js";
 import { Curation } from "./curate.js";
 import { Masks } from "./masks.js";
 
@@ -12,7 +12,7 @@ const masks = new Masks(() => { location.hash = lastCurateHash; });
 
 async function refresh() {
   try {
-    loadState(await api("GET", "/api/state"));
+    loadState(await fetchState());
   } catch (error) {
     setStatus(`cannot load the clips: ${error.message}`, true);
     return;

@@ -3,13 +3,24 @@
 
 export const $ = (selector) => document.querySelector(selector);
 
+// Writes started and finished by this page: a state snapshot fetched while one was in flight may
+// predate it, and must not overwrite it (see fetchState).
+const writes = { started: 0, finished: 0 };
+
 export async function api(method, url, body) {
   const init = { method, headers: {} };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const response = await fetch(url, init);
+  const isWrite = method !== "GET";
+  if (isWrite) writes.started += 1;
+  let response;
+  try {
+    response = await fetch(url, init);
+  } finally {
+    if (isWrite) writes.finished += 1;
+  }
   let data = null;
   try { data = await response.json(); } catch { /* not JSON: keep the status text */ }
   if (!response.ok) throw new Error((data && data.error) || `${response.status} ${response.statusText}`);
@@ -43,6 +54,17 @@ export function setStatus(text, isError = false) {
 }
 
 // Everything the server said in /api/state, by id / name, plus the manifest order.
+// The server's state, fetched again until no write of this page overlapped the request.
+export async function fetchState() {
+  for (;;) {
+    const idle = writes.finished === writes.started;
+    const before = writes.started;
+    const data = await api("GET", "/api/state");
+    if (idle && writes.started === before) return data;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 export const store = { state: null, clips: new Map(), classes: new Map(), order: [] };
 
 export function loadState(data) {

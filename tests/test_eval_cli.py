@@ -76,6 +76,8 @@ def test_end_to_end_report_and_rerun_from_embeddings(synthetic, tmp_path, capsys
     assert metrics["n_clips"] == 8 and metrics["n_classes"] == 2
     assert metrics["localization"]["k_selected_on"].startswith("validation (val_unseen")
     assert metrics["gzsl"]["test_sets"] == ["test", "test_seen"]
+    # No val_seen split in this manifest: a fixed sample of train clips stands in, and says so.
+    assert metrics["gzsl"]["validation_sets"] == ["val_unseen", "train_sample"]
     assert metrics["gzsl"]["average_class"]["gamma_selected_on"] == "validation"
     for image in report.glob("*.png"):
         with Image.open(image) as png:
@@ -87,6 +89,20 @@ def test_end_to_end_report_and_rerun_from_embeddings(synthetic, tmp_path, capsys
     again = json.loads((rerun / "metrics.json").read_text())
     assert again["retrieval"] == metrics["retrieval"]
     assert again["localization"]["llinet"] == metrics["localization"]["llinet"]
+
+
+def test_gzsl_calibrates_on_the_val_seen_split_when_present(synthetic, tmp_path):
+    manifest = read_manifest(synthetic["manifest"])
+    held = manifest[manifest["split"] == "train"].groupby("class").head(1).index
+    manifest.loc[held, "split"] = "val_seen"            # as `llinet-build split --preset gzsl` writes
+    with_val_seen = synthetic["root"] / "manifest_val_seen.csv"
+    write_manifest(manifest, with_val_seen)
+    assert main(["--checkpoint", str(synthetic["checkpoint"]), "--manifest", str(with_val_seen),
+                 "--report", str(tmp_path / "report"), "--workers", "0", "--draws", "10",
+                 "--no-localization", "--no-progress"]) == 0
+    gzsl = json.loads((tmp_path / "report" / "metrics.json").read_text())["gzsl"]
+    assert gzsl["validation_sets"] == ["val_unseen", "val_seen"]
+    assert gzsl["test_sets"] == ["test", "test_seen"]
 
 
 def test_missing_masks_is_a_clear_error(synthetic, tmp_path, capsys):

@@ -37,7 +37,7 @@ from builder import __version__
 from builder.atomic import atomic_write_text
 from builder.classes import TargetClass
 from builder.curate_decisions import locked
-from builder.errors import InputError, LlinetError
+from builder.errors import InputError, LlinetError, read_json_file
 from builder.fetch_quota import parse_bool
 
 MASKED_SPLITS = ("test", "val_unseen")
@@ -234,12 +234,7 @@ def new_annotations(categories: list[dict], description: str = "INSTRUMENT-32CLA
 def load_annotations(path: str | os.PathLike) -> dict:
     """Read and structurally check an annotations.json; errors name the file and the entry."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError("annotations file not found", file=path)
-    try:
-        coco = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid JSON: {exc}", file=path) from None
+    coco = read_json_file(path, "annotations file")
     check_structure(coco, path)
     return coco
 

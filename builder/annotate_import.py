@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import math
 import os
 import re
@@ -40,7 +39,7 @@ from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from builder.annotate import AnnotationContext, add_mask, decode_segmentation, norm_name, remove_masks, \
     validate_mask
-from builder.errors import InputError
+from builder.errors import InputError, read_json_file
 from builder.ids import CLIP_ID_RE
 
 MASK_FILE_RE = re.compile(r"(?P<clip>[A-Za-z0-9_-]{11}_\d+)(?:\.(?P<k>\d+))?\.(?:png|jpe?g)", re.IGNORECASE)
@@ -116,7 +115,7 @@ def read_labelme(inputs: str | os.PathLike | Iterable[str | os.PathLike], known:
     known = set(known)
     items = []
     for path in paths:
-        doc = _read_json(path)
+        doc = read_json_file(path, "JSON file")
         if not isinstance(doc, dict) or not isinstance(doc.get("shapes"), list):
             raise InputError("not a LabelMe file (no 'shapes' list)", file=path)
         image_path = str(doc.get("imagePath") or "")
@@ -198,7 +197,7 @@ def _labelme_bitmap(shape: dict, points, width: int, height: int, path: Path, wh
 
 def read_coco(path: str | os.PathLike, known: Iterable[str]) -> list[MaskItem]:
     path = Path(path)
-    doc = _read_json(path)
+    doc = read_json_file(path, "JSON file")
     if not isinstance(doc, dict) or not all(isinstance(doc.get(k), list) for k in ("images", "annotations")):
         raise InputError("not a COCO file (needs 'images' and 'annotations' lists)", file=path)
     known = set(known)
@@ -258,13 +257,6 @@ def _json_files(inputs) -> list[Path]:
     if not paths:
         raise InputError("no LabelMe JSON files found", file=", ".join(map(str, inputs)))
     return paths
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid JSON: {exc}", file=path) from None
 
 
 # --------------------------------------------------------------------------- applying

@@ -1,7 +1,9 @@
 """Errors that name the file, line and field a user has to fix."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 
 class LlinetError(Exception):
@@ -25,3 +27,16 @@ class InputError(LlinetError):
         if field is not None:
             where.append(f"field {field!r}")
         super().__init__(f"{': '.join([', '.join(where)] if where else [])}{': ' if where else ''}{message}")
+
+
+def read_json_file(path: str | Path, what: str = "file") -> Any:
+    """Parse a JSON file; a missing or malformed one is an :class:`InputError` naming file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{what} not found", file=path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg}", file=path, line=exc.lineno) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not valid JSON (not UTF-8 text: {exc.reason})", file=path) from None

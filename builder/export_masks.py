@@ -20,14 +20,13 @@ the centred square exactly as ``frames`` cuts the image.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from builder.errors import InputError
+from builder.errors import InputError, read_json_file
 from builder.ids import CLIP_ID_RE
 
 
@@ -68,12 +67,7 @@ class MaskIndex:
 
 def load_masks(path: str | os.PathLike) -> MaskIndex:
     path = Path(path)
-    if not path.is_file():
-        raise InputError("annotations file not found", file=path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a JSON file: {exc}", file=path) from None
+    data = read_json_file(path, "annotations file")
     if not isinstance(data, dict):
         raise InputError("expected a COCO object with images, annotations, categories", file=path)
     for key in ("images", "annotations", "categories"):

@@ -239,7 +239,7 @@ def test_bad_annotations_are_refused_naming_the_file(built, manifest, tmp_path, 
 def test_other_bad_inputs(built, manifest, tmp_path):
     garbage = tmp_path / "garbage.json"
     garbage.write_text("{not json")
-    with pytest.raises(InputError, match="not a JSON file"):
+    with pytest.raises(InputError, match="not valid JSON"):
         export(manifest, ExportOptions(root=built.root, out=tmp_path / "o", annotations=garbage, progress=False))
     with pytest.raises(InputError, match="export format"):
         ExportOptions(root=built.root, out=tmp_path / "o", format="zip")

@@ -11,14 +11,13 @@ shrunk:
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from builder.errors import InputError
+from builder.errors import InputError, read_json_file
 
 
 def _image_key(image: dict[str, Any]) -> str:
@@ -36,15 +35,7 @@ def decode_coco_masks(source: str | os.PathLike | dict[str, Any]) -> dict[str, n
     from builder.annotate import decode_segmentation
 
     path = None if isinstance(source, dict) else Path(source)
-    if path is not None:
-        if not path.is_file():
-            raise InputError("COCO annotation file not found", file=path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"not valid JSON: {exc}", file=path) from exc
-    else:
-        data = source
+    data = source if path is None else read_json_file(path, "COCO annotation file")
     where = path if path is not None else "<COCO annotations>"
     for key in ("images", "annotations"):
         if not isinstance(data.get(key), list):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from model.config import BACKBONES, ModelConfig
+from model.batch_source import PLACEMENTS
 from model.engine import PRECISIONS
 
 SELECT_METRICS = {"map": "max", "zsl_acc": "max", "loss": "min"}
@@ -34,6 +35,8 @@ class TrainOptions:
     channels_last: bool = False
     compile: bool = False
     workers: int = 4
+    bn_sync: str = "global"               # DDP: BN batch statistics over all ranks (= one GPU) or per rank
+    data_placement: str = "auto"          # where batches are cut: device | host | auto (model/batch_source.py)
     device: str = "auto"
     sample_rate: int | None = None        # default: the first train clip's rate
     clip_seconds: float | None = None     # default: the first train clip's length
@@ -90,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--image-size", type=int, default=d.image_size)
     g.add_argument("--image-weights", default=d.image_weights, help="imagenet | none | PATH (default %(default)s)")
     g.add_argument("--frozen-bn", action="store_true", help="frozen backbone BN in eval mode (official: train mode)")
+    g.add_argument("--bn-sync", choices=("global", "local"), default=d.bn_sync,
+                   help="under torchrun: BatchNorm batch statistics over the global batch (default; the published "
+                        "single-GPU recipe, one all-reduce per BN layer) or per process (local; faster, a "
+                        "different experiment)")
     g.add_argument("--gamma-match", type=float, default=d.gamma_match)
     g.add_argument("--gamma-att", type=float, default=d.gamma_att)
     g = p.add_argument_group("validation (never the test split)")
@@ -102,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--channels-last", action="store_true")
     g.add_argument("--compile", action="store_true", help="torch.compile the model")
     g.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers per process")
+    g.add_argument("--data-placement", choices=PLACEMENTS, default=d.data_placement,
+                   help="device: hold the decoded split in device memory and cut batches there (no loader); "
+                        "host: DataLoader workers over the memory-mapped cache; auto (default): device when "
+                        "the splits fit in 1/4 of the free device memory (RAM on a CPU). Same batches either way")
     g.add_argument("--device", default=d.device, help="auto | cpu | cuda | cuda:N")
     g.add_argument("--deterministic", action="store_true", help="cuDNN deterministic, no autotuning")
     g.add_argument("--max-steps-per-epoch", type=int, help="cap steps per epoch (smoke tests)")

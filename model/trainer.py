@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import itertools
 import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from tqdm import tqdm
 from builder.atomic import atomic_write_text
 from builder.errors import InputError, LlinetError
 from model.attention import attend
+from model.batch_source import DeviceResidentBatches, choose_placement, planned_batches
 from model.cache import CacheSpec, open_or_build_cache
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.config import ModelConfig
@@ -27,6 +29,7 @@ from model.data import (TEST_SPLITS, TRAIN_SPLIT, PlannedBatches, SplitData, epo
 from model.distributed import DistInfo, barrier, cleanup, init_distributed
 from model.engine import TrainStep, autocast, build_optimizer, configure_precision
 from model.factory import build_model
+from model.global_bn import convert_to_global_bn
 from model.loss import LLINetLoss, matching_loss
 from model.media import MediaError, load_waveform
 from model.options import SELECT_METRICS, TrainOptions
@@ -37,7 +40,8 @@ CSV_FIELDS = ("epoch", "train_loss", "train_match", "train_attention", "lr_image
 # Options whose change makes a resumed run a different experiment.
 RECIPE_FIELDS = ("manifest", "batch_size", "lr", "momentum", "weight_decay", "lr_decay_every", "lr_decay_factor",
                  "seed", "pairing", "val_split", "precision", "backbone", "image_size", "image_weights",
-                 "frozen_bn", "gamma_match", "gamma_att", "sample_rate", "clip_seconds", "max_steps_per_epoch")
+                 "frozen_bn", "gamma_match", "gamma_att", "sample_rate", "clip_seconds", "max_steps_per_epoch",
+                 "bn_sync")
 
 
 class NonFiniteLoss(LlinetError):
@@ -104,19 +108,20 @@ def prepare_data(opts: TrainOptions, info: DistInfo) -> tuple[SplitData, SplitDa
             print(f"--skip-bad: dropped clips with {len(errors)} bad media file(s); first: {errors[0]}")
         print(f"data: {len(train)} train clips / {len(train.class_names)} classes; "
               f"{len(val) if val else 0} {opts.val_split} clips; audio {rate} Hz x {samples} samples; "
-              f"{info.world_size} process{'es' if info.enabled else ''}")
+              f"{info.world_size} process{'es' if info.enabled else ''}"
+              f"{f', BatchNorm statistics {opts.bn_sync}' if info.enabled else ''}")
     if len(train) < opts.batch_size:
         raise InputError(f"{len(train)} usable train clips < batch size {opts.batch_size}")
     return train, val, rate, samples
 
 
 @torch.no_grad()
-def evaluate(model: Any, loader: DataLoader, opts: TrainOptions, device: torch.device, sample_rate: int,
+def evaluate(model: Any, batches: Iterable[dict[str, torch.Tensor]], opts: TrainOptions, device: torch.device, sample_rate: int,
              step: TrainStep) -> dict[str, float]:
     """Validation metrics over every sample of the split (own clip, centre crop)."""
     model.eval()
     vs, audios, labels, loss_sum = [], [], [], 0.0
-    for batch in loader:
+    for batch in batches:
         images, waves, y = step.to_device(batch)
         with autocast(opts.precision, device):
             v, local = model.embed_images(images)
@@ -186,7 +191,9 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
         if not opts.resume:
             raise InputError(f"{last_path} exists: pass --resume to continue, or choose another --output-dir")
         state = load_checkpoint(last_path)
-        changed = [k for k in RECIPE_FIELDS if state["train_options"].get(k) != getattr(opts, k)]
+        # An option a checkpoint predates counts as its default.
+        saved_options = {**TrainOptions().to_dict(), **state["train_options"]}
+        changed = [k for k in RECIPE_FIELDS if saved_options.get(k) != getattr(opts, k)]
         if changed and info.is_main:
             print(f"warning: resuming with changed option(s) {changed}: the run is no longer one experiment "
                   "(the model config and optimiser hyper-parameters come from the checkpoint)", file=sys.stderr)
@@ -203,7 +210,11 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
     config = ModelConfig.from_dict(state["config"]) if state else opts.model_config()
     if state:
         config = ModelConfig.from_dict({**config.to_dict(), "image_weights": "none"})
-    model = build_model(config).to(device)
+    model = build_model(config)
+    if info.enabled and opts.bn_sync == "global":
+        # Before .to(), compile and DDP: they capture the module as it is.
+        convert_to_global_bn(model)
+    model = model.to(device)
     if opts.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer, scheduler = build_optimizer(model, opts.lr, opts.momentum, opts.weight_decay,
@@ -238,23 +249,30 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
     if val_data is None and info.is_main:
         print(f"warning: no {opts.val_split!r} rows: no validation, no best.pt", file=sys.stderr)
 
-    # One loader over the plans of all remaining epochs: workers start once and
-    # prefetch the next epoch's batches while the current epoch validates.
+    # One batch stream over the plans of all remaining epochs: loader workers start
+    # once and prefetch the next epoch's batches while the current epoch validates.
     plans = []
     for epoch in range(start_epoch, opts.epochs):
         plan = epoch_plan(train_data.labels, epoch=epoch, seed=opts.seed, batch_size=opts.batch_size,
                           pairing=opts.pairing, resized=resized, crop=crop)[:opts.max_steps_per_epoch or None]
         plans.append(plan[:, info.rank * local_batch:(info.rank + 1) * local_batch])
     all_steps = np.concatenate(plans) if plans else np.zeros((0, local_batch, 5), dtype=np.int64)
-    batches = iter(DataLoader(PlannedBatches(train_data, all_steps, crop), batch_size=None,
-                              num_workers=opts.workers, pin_memory=device.type == "cuda",
-                              prefetch_factor=2 if opts.workers else None))
-    val_loader = None
+    placement = choose_placement(opts.data_placement, device, [d for d in (train_data, val_data) if d is not None])
+    if info.is_main:
+        print(f"batches assembled on the {'device' if placement == 'device' else 'host by DataLoader workers'}"
+              f" (--data-placement {opts.data_placement})")
+    batches = planned_batches(train_data, all_steps, crop, placement, device, opts.workers)
+    val_batches = None
     if val_data is not None and info.is_main:
-        val_loader = DataLoader(
-            PlannedBatches(val_data, sequential_plan(len(val_data), opts.eval_batch_size, crop, crop), crop),
-            batch_size=None, num_workers=min(opts.workers, 2), pin_memory=device.type == "cuda",
-            persistent_workers=opts.workers > 0)
+        val_plan = sequential_plan(len(val_data), opts.eval_batch_size, crop, crop)
+        if placement == "device":
+            resident_val = DeviceResidentBatches(val_data, crop, device)
+            val_batches = functools.partial(resident_val.iterate, val_plan)
+        else:
+            val_loader = DataLoader(PlannedBatches(val_data, val_plan, crop), batch_size=None,
+                                    num_workers=min(opts.workers, 2), pin_memory=device.type == "cuda",
+                                    persistent_workers=opts.workers > 0)
+            val_batches = functools.partial(iter, val_loader)
 
     for epoch, plan in zip(range(start_epoch, opts.epochs), plans):
         net.train()
@@ -285,8 +303,8 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
             "samples_per_s": len(plan) * opts.batch_size / seconds, "epoch_seconds": seconds}
         scheduler.step()
         improved = False
-        if val_loader is not None:
-            row.update(evaluate(model, val_loader, opts, device, sample_rate, step_fn))
+        if val_batches is not None:
+            row.update(evaluate(model, val_batches(), opts, device, sample_rate, step_fn))
             value = row["val_map" if opts.select_metric == "map" else f"val_{opts.select_metric}"]
             improved = is_better(value, best["value"], opts.select_metric)
             if improved:

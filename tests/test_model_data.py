@@ -13,6 +13,8 @@ from PIL import Image
 from builder.errors import InputError
 from builder.manifest import write_manifest
 from model.cache import CacheSpec, cache_key, open_or_build_cache
+from model.batch_source import (DeviceResidentBatches, choose_placement, cut_crops_gather, cut_crops_sliced,
+                                resident_bytes)
 from model.data import PlannedBatches, epoch_plan, read_media_manifest, split_data, train_resize_size
 from model.media import MediaError, eval_image_transform, load_waveform
 
@@ -164,3 +166,31 @@ def test_planned_batches_crop_flip_and_pairing(tmp_path) -> None:
     assert torch.equal(batch["images"][0], torch.from_numpy(cache.images[0, :, 2:6, 1:5][:, :, ::-1].copy()))
     assert torch.equal(batch["waves"][0, 0], torch.from_numpy(np.array(cache.waves[1])))
     assert batch["labels"].tolist() == [0, 1] and batch["audio_labels"].tolist() == [1, 0]
+
+
+def test_device_resident_batches_equal_host_batches(tmp_path) -> None:
+    ids, audio, frames = _media(tmp_path, 6, bad={2})
+    cache = open_or_build_cache(tmp_path / "cache", ids, audio, frames, CacheSpec(12, 8000, 1000), progress=False)
+    data = split_data("train", pd.DataFrame({"class": list("AABBCC")}), cache, skip_bad=True)
+    plan = epoch_plan(data.labels, epoch=3, seed=7, batch_size=2, pairing="class", resized=12, crop=9)
+    assert plan[:, :, 4].any() and not plan[:, :, 4].all()  # both flipped and unflipped crops are covered
+    resident = DeviceResidentBatches(data, crop=9, device=torch.device("cpu"))
+    host = PlannedBatches(data, plan, crop=9)
+    for step, batch in enumerate(resident.iterate(plan)):
+        expected = host[step]
+        assert batch.keys() == expected.keys()
+        for key, value in expected.items():
+            assert value.dtype == batch[key].dtype and torch.equal(value, batch[key]), (step, key)
+    assert resident_bytes(data) == 5 * (3 * 12 * 12 + 1000 * 4)
+    # The CUDA path's single-gather crop equals the sliced crop used here.
+    for spec in plan:
+        spec_t = torch.from_numpy(spec)
+        assert torch.equal(cut_crops_gather(resident.images, spec_t, 9), cut_crops_sliced(resident.images, spec_t, 9))
+
+
+def test_data_placement_choice() -> None:
+    assert choose_placement("auto", torch.device("cpu"), []) == "device"  # nothing to hold: fits
+    assert choose_placement("host", torch.device("cpu"), []) == "host"
+    assert choose_placement("device", torch.device("cpu"), []) == "device"
+    with pytest.raises(ValueError, match="placement must be one of"):
+        choose_placement("gpu", torch.device("cpu"), [])

@@ -94,7 +94,7 @@ def test_torchrun_two_processes_train_one_epoch(tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "2 processes" in result.stdout
+    assert "2 processes, BatchNorm statistics global" in result.stdout
     checkpoint = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert checkpoint["epoch"] == 1 and torch.isfinite(torch.tensor(checkpoint["history"][0]["train_loss"]))
     assert checkpoint["history"][0]["val_map"] > 0

@@ -11,6 +11,8 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
 [ "${LLINET_NO_CHROMIUM:-}" = 1 ] || command -v chromium >/dev/null || missing+=(chromium)
+# A C++ compiler: torch.compile (llinet-train --compile) builds its CPU kernels with it.
+command -v g++ >/dev/null || missing+=(g++)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "[setup] installing ${missing[*]} (apt)"
     as_root apt-get update -qq

@@ -194,7 +194,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.embeddings:
         save_embeddings(report / "embeddings.npz", sets, meta=context)
     inputs = EvalInputs(test=test, val=sets.get(args.val_split) if args.val_split != args.split else None,
-                        seen_test=sets.get(args.seen_split), seen_val=sets.get(args.seen_val_split, sets.get(TRAIN_SAMPLE)), masks=masks)
+                        seen_test=sets.get(args.seen_split),
+                        seen_val=sets.get(args.seen_val_split, sets.get(TRAIN_SAMPLE)), masks=masks)
     try:
         metrics, artefacts = compute_metrics(inputs, n_draws=args.draws, seed=args.seed,
                                              gzsl_exclude_own=args.gzsl_exclude_own)

@@ -65,6 +65,8 @@ def choose_placement(requested: str, device: torch.device, splits: list[SplitDat
         return requested
     free = free_memory_bytes(device)
     needed = sum(resident_bytes(s) for s in splits)
+    if device.type == "cpu":  # the processes of one machine share its RAM, each holding a copy
+        needed *= int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     return "device" if free is not None and needed <= DEVICE_MEMORY_SHARE * free else "host"
 
 

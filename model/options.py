@@ -107,8 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("speed")
     g.add_argument("--precision", choices=PRECISIONS, default=d.precision)
     g.add_argument("--channels-last", action="store_true")
-    g.add_argument("--compile", action="store_true", help="torch.compile the model")
-    g.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers per process")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile both encoders (on a CPU TorchInductor needs a C++ compiler)")
+    g.add_argument("--workers", type=int, default=d.workers,
+                   help="processes decoding the media cache; DataLoader workers with --data-placement host")
     g.add_argument("--data-placement", choices=PLACEMENTS, default=d.data_placement,
                    help="device: hold the decoded split in device memory and cut batches there (no loader); "
                         "host: DataLoader workers over the memory-mapped cache; auto (default): device when "

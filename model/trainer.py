@@ -117,8 +117,7 @@ def prepare_data(opts: TrainOptions, info: DistInfo) -> tuple[SplitData, SplitDa
 
 @torch.no_grad()
 def evaluate(model: Any, batches: Iterable[dict[str, torch.Tensor]], opts: TrainOptions, device: torch.device,
-             sample_rate: int,
-             step: TrainStep) -> dict[str, float]:
+             sample_rate: int, step: TrainStep) -> dict[str, float]:
     """Validation metrics over every sample of the split (own clip, centre crop)."""
     model.eval()
     vs, audios, labels, loss_sum = [], [], [], 0.0

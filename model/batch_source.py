@@ -121,10 +121,9 @@ class DeviceResidentBatches:
 
 
 def planned_batches(data: SplitData, plan: np.ndarray | list[np.ndarray], crop: int, placement: str,
-                    device: torch.device, workers: int, resident: DeviceResidentBatches | None = None
-                    ) -> Iterator[dict[str, torch.Tensor]]:
-    """The batches of ``plan`` in order, from the chosen placement (``resident`` reuses a device copy)."""
+                    device: torch.device, workers: int) -> Iterator[dict[str, torch.Tensor]]:
+    """The batches of ``plan`` in order, from the chosen placement."""
     if placement == "device":
-        return (resident or DeviceResidentBatches(data, crop, device)).iterate(plan)
+        return DeviceResidentBatches(data, crop, device).iterate(plan)
     return iter(DataLoader(PlannedBatches(data, plan, crop), batch_size=None, num_workers=workers,
                            pin_memory=device.type == "cuda", prefetch_factor=2 if workers else None))

@@ -11,15 +11,17 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
 [ "${LLINET_NO_CHROMIUM:-}" = 1 ] || command -v chromium >/dev/null || missing+=(chromium)
-# A C++ compiler: torch.compile (llinet-train --compile) builds its CPU kernels with it.
+# A C++ compiler and Python's headers: torch.compile (llinet-train --compile) builds its CPU kernels
+# (with Python bindings) with them.
+PY=${PYTHON:-python3}
 command -v g++ >/dev/null || missing+=(g++)
+[ -f "$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] || missing+=(python3-dev)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "[setup] installing ${missing[*]} (apt)"
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-PY=${PYTHON:-python3}
 "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "llinet needs Python >= 3.11")'
 if [ ! -x .venv/bin/python ]; then
     echo "[setup] creating .venv"

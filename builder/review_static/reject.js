@@ -13,6 +13,8 @@ export class RejectDialog {
       this.submit(this.input.value.trim());
     });
     $("#reject-cancel").addEventListener("click", () => this.dialog.close());
+    // Esc closes the dialog: hand the keys back to the page at once (see isTyping).
+    this.dialog.addEventListener("cancel", () => this.input.blur());
     $("#reject-reasons").addEventListener("click", (event) => {
       const item = event.target.closest("[data-reason]");
       if (item) this.submit(item.dataset.reason);
@@ -44,6 +46,7 @@ export class RejectDialog {
       $("#reject-error").textContent = "A rejection needs a reason: press 1–6 or type one.";
       return;
     }
+    this.input.blur();
     this.dialog.close();
     this.onReject(this.clipId, reason);
   }

@@ -145,6 +145,10 @@ const NOT_TEXT = new Set(["checkbox", "radio", "range", "button", "submit"]);
 
 export function isTyping(event) {
   const target = event.target;
+  // A box in a dialog that has just closed (Esc) can keep the focus until the browser's next
+  // rendering update; keys pressed in between belong to the page, not to that hidden box.
+  const closedDialog = target instanceof Element && target.closest("dialog:not([open])");
+  if (closedDialog) return false;
   return (target instanceof HTMLInputElement && !NOT_TEXT.has(target.type)) ||
     target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement ||
     (target instanceof HTMLElement && target.isContentEditable);

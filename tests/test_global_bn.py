@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 import os
-import socket
 
 import pytest
 import torch
@@ -17,17 +16,12 @@ from model.engine import TrainStep, build_optimizer
 from model.factory import build_model
 from model.global_bn import GlobalBatchNorm2d, convert_to_global_bn
 from model.loss import LLINetLoss
+from support.gloo import free_port, gloo_group
 
 WORLD, BATCH, RATE = 2, 8, 16000
 LLINET = ModelConfig(backbone="resnet18", image_size=48, image_weights="none")
 # (BN momentum, rank 0's share of the batch, explicit process group): momentum None = cumulative average
 SMALL_CASES = ((0.1, 4, False), (None, 3, True))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class _SmallNet(nn.Module):
@@ -111,8 +105,7 @@ def _llinet_step(convert: bool, info: DistInfo, part: slice = slice(None)) -> di
 
 def _worker(rank: int, port: int, out_dir: str, scenario: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
-    try:
+    with gloo_group(rank, WORLD, port):
         results = {}
         if scenario == "small":
             for momentum, share, own_group in SMALL_CASES:
@@ -123,12 +116,10 @@ def _worker(rank: int, port: int, out_dir: str, scenario: str) -> None:
             info, part = DistInfo(rank, rank, WORLD), slice(rank * BATCH // WORLD, (rank + 1) * BATCH // WORLD)
             results = {"global": _llinet_step(True, info, part), "plain": _llinet_step(False, info, part)}
         torch.save(results, os.path.join(out_dir, f"{scenario}{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
 
 
 def _spawn(tmp_path, scenario: str) -> list[dict]:
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path), scenario), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(free_port(), str(tmp_path), scenario), nprocs=WORLD, join=True)
     return [torch.load(tmp_path / f"{scenario}{rank}.pt", weights_only=True) for rank in range(WORLD)]
 
 
@@ -154,11 +145,8 @@ def test_not_initialised_is_bit_identical_to_batchnorm() -> None:
 
 
 def test_world_size_one_is_bit_identical_to_batchnorm() -> None:
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1)
-    try:
+    with gloo_group(0, 1, free_port()):
         _assert_alone_bit_identical()
-    finally:
-        dist.destroy_process_group()
 
 
 def test_convert_keeps_parameters_buffers_and_flags() -> None:

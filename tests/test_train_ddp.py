@@ -2,19 +2,18 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
 from model.distributed import DistInfo, gather_with_grad_local
 from model.loss import LLINetLoss
 from model.synthetic import SyntheticSpec, generate_synthetic_set
+from support.gloo import free_port, gloo_group
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH, WORLD = 8, 2
@@ -52,8 +51,7 @@ def _reference_grads() -> dict[str, torch.Tensor]:
 
 
 def _worker(rank: int, port: int, out_dir: str) -> None:
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
-    try:
+    with gloo_group(rank, WORLD, port):
         info = DistInfo(rank=rank, local_rank=rank, world_size=WORLD)
         torch.manual_seed(1)
         model = nn.parallel.DistributedDataParallel(_TwoTowers())
@@ -65,18 +63,10 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         (total * WORLD).backward()
         torch.save({name: p.grad for name, p in model.module.named_parameters()},
                    os.path.join(out_dir, f"grads{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_gathered_loss_gradient_equals_single_process_full_batch(tmp_path) -> None:
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=True)
     reference = _reference_grads()
     for rank in range(WORLD):
         grads = torch.load(tmp_path / f"grads{rank}.pt", weights_only=True)

@@ -36,10 +36,10 @@ from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.batch_source import DeviceResidentBatches, resident_bytes  # noqa: E402
+from model.batch_source import DeviceResidentBatches, planned_batches, resident_bytes  # noqa: E402
 from model.cache import CacheSpec, decode_audio, open_or_build_cache  # noqa: E402
 from model.config import ModelConfig  # noqa: E402
-from model.data import PlannedBatches, epoch_plan, split_data, train_resize_size  # noqa: E402
+from model.data import epoch_plan, split_data, train_resize_size  # noqa: E402
 from model.engine import TrainStep, build_optimizer, configure_precision  # noqa: E402
 from model.factory import build_model  # noqa: E402
 from model.loss import LLINetLoss  # noqa: E402
@@ -191,9 +191,8 @@ def main() -> None:
         plan = np.concatenate(plans)[:steps_needed]
         base_plan = plan[:args.warmup + args.baseline_steps]
 
-        def cached_loader(workers: int) -> DataLoader:
-            return DataLoader(PlannedBatches(data, plan, size), batch_size=None, num_workers=workers,
-                              pin_memory=device.type == "cuda", prefetch_factor=2 if workers else None)
+        def cached_loader(workers: int) -> DataLoader:  # what llinet-train --data-placement host uses
+            return planned_batches(data, plan, size, "host", device, workers)
 
         def per_item_loader(workers: int) -> DataLoader:
             return DataLoader(PerItemDecode(table, base_plan, spec, size), batch_size=None, num_workers=workers,

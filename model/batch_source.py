@@ -20,7 +20,7 @@ memory (host RAM on a CPU), else ``host``.
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -120,10 +120,23 @@ class DeviceResidentBatches:
             yield self.batch(spec)
 
 
+class _ResidentPlan:
+    """The batches of one plan from a device-resident split; every iteration starts again."""
+
+    def __init__(self, resident: DeviceResidentBatches, plan: np.ndarray | list[np.ndarray]) -> None:
+        self.resident, self.plan = resident, plan
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        return self.resident.iterate(self.plan)
+
+
 def planned_batches(data: SplitData, plan: np.ndarray | list[np.ndarray], crop: int, placement: str,
-                    device: torch.device, workers: int) -> Iterator[dict[str, torch.Tensor]]:
-    """The batches of ``plan`` in order, from the chosen placement."""
+                    device: torch.device, workers: int, persistent: bool = False
+                    ) -> Iterable[dict[str, torch.Tensor]]:
+    """The batches of ``plan`` in order, from the chosen placement; iterable again and again
+    (``persistent``: host loader workers stay alive between iterations, e.g. per-epoch validation)."""
     if placement == "device":
-        return DeviceResidentBatches(data, crop, device).iterate(plan)
-    return iter(DataLoader(PlannedBatches(data, plan, crop), batch_size=None, num_workers=workers,
-                           pin_memory=device.type == "cuda", prefetch_factor=2 if workers else None))
+        return _ResidentPlan(DeviceResidentBatches(data, crop, device), plan)
+    return DataLoader(PlannedBatches(data, plan, crop), batch_size=None, num_workers=workers,
+                      pin_memory=device.type == "cuda", prefetch_factor=2 if workers else None,
+                      persistent_workers=persistent and workers > 0)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 import io
 import itertools
 import math
@@ -14,17 +13,16 @@ from typing import Any, Iterable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from builder.atomic import atomic_write_text
 from builder.errors import InputError, LlinetError
 from model.attention import attend
-from model.batch_source import DeviceResidentBatches, choose_placement, planned_batches
+from model.batch_source import choose_placement, planned_batches
 from model.cache import CacheSpec, open_or_build_cache
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.config import ModelConfig
-from model.data import (TEST_SPLITS, TRAIN_SPLIT, PlannedBatches, SplitData, epoch_plan, read_media_manifest,
+from model.data import (TEST_SPLITS, TRAIN_SPLIT, SplitData, epoch_plan, read_media_manifest,
                         sequential_plan, split_data, train_resize_size)
 from model.distributed import DistInfo, barrier, cleanup, init_distributed
 from model.engine import TrainStep, autocast, build_optimizer, configure_precision
@@ -261,18 +259,11 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
     if info.is_main:
         print(f"batches assembled on the {'device' if placement == 'device' else 'host by DataLoader workers'}"
               f" (--data-placement {opts.data_placement})")
-    batches = planned_batches(train_data, all_steps, crop, placement, device, opts.workers)
+    batches = iter(planned_batches(train_data, all_steps, crop, placement, device, opts.workers))
     val_batches = None
     if val_data is not None and info.is_main:
-        val_plan = sequential_plan(len(val_data), opts.eval_batch_size, crop, crop)
-        if placement == "device":
-            resident_val = DeviceResidentBatches(val_data, crop, device)
-            val_batches = functools.partial(resident_val.iterate, val_plan)
-        else:
-            val_loader = DataLoader(PlannedBatches(val_data, val_plan, crop), batch_size=None,
-                                    num_workers=min(opts.workers, 2), pin_memory=device.type == "cuda",
-                                    persistent_workers=opts.workers > 0)
-            val_batches = functools.partial(iter, val_loader)
+        val_batches = planned_batches(val_data, sequential_plan(len(val_data), opts.eval_batch_size, crop, crop),
+                                      crop, placement, device, min(opts.workers, 2), persistent=True)
 
     for epoch, plan in zip(range(start_epoch, opts.epochs), plans):
         net.train()
@@ -304,7 +295,7 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
         scheduler.step()
         improved = False
         if val_batches is not None:
-            row.update(evaluate(model, val_batches(), opts, device, sample_rate, step_fn))
+            row.update(evaluate(model, val_batches, opts, device, sample_rate, step_fn))
             value = row["val_map" if opts.select_metric == "map" else f"val_{opts.select_metric}"]
             improved = is_better(value, best["value"], opts.select_metric)
             if improved:

@@ -23,18 +23,18 @@ python bench/train_throughput.py --device "$DEVICE" --preset "$PRESET" --variant
     --workers "$(( $(nproc) > 8 ? 8 : $(nproc) ))" 2>&1 | tee "$OUT/throughput.log" | grep -v Warning
 
 log "2. llinet-train + llinet-eval on the synthetic set ($DEVICE)"
-python -c "from model.synthetic import generate_synthetic_set; generate_synthetic_set('$WORK/synth')"
+python -c "from builder.demo.zeroshot_set import generate_synthetic_set; generate_synthetic_set('$WORK/synth')"
 PRECISION=$([ "$DEVICE" = cuda ] && echo "bf16 --channels-last" || echo fp32)
 # shellcheck disable=SC2086  # PRECISION holds two words on purpose
-python -m model.train "$WORK/synth/manifest.csv" --output-dir "$WORK/run" --backbone resnet18 --image-size 64 \
+python -m model.training.cli "$WORK/synth/manifest.csv" --output-dir "$WORK/run" --backbone resnet18 --image-size 64 \
     --image-weights none --batch-size 16 --lr 0.005 --epochs 8 --device "$DEVICE" --precision $PRECISION \
     --no-progress 2>&1 | tee "$OUT/train.log"
-python -m model.evaluate --checkpoint "$WORK/run/best.pt" --manifest "$WORK/synth/manifest.csv" --split test \
+python -m model.evaluation.cli --checkpoint "$WORK/run/best.pt" --manifest "$WORK/synth/manifest.csv" --split test \
     --no-localization --report "$OUT/report" --device "$DEVICE" --no-progress 2>&1 | tee "$OUT/eval.log"
 
 log "3. torchrun ($DEVICE) one short epoch"
 NPROC=$([ "$DEVICE" = cuda ] && python -c 'import torch; print(max(1, torch.cuda.device_count()))' || echo 2)
-torchrun --standalone --nproc_per_node "$NPROC" -m model.train "$WORK/synth/manifest.csv" --output-dir "$WORK/ddp" \
+torchrun --standalone --nproc_per_node "$NPROC" -m model.training.cli "$WORK/synth/manifest.csv" --output-dir "$WORK/ddp" \
     --backbone resnet18 --image-size 64 --image-weights none --batch-size 16 --epochs 1 --device "$DEVICE" \
     --max-steps-per-epoch 5 --no-progress 2>&1 | tee "$OUT/ddp.log"
 log "done; logs in $OUT"

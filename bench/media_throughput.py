@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from builder.frames import FrameOptions, frames_shard  # noqa: E402
-from builder.media_synth import SynthSpec, synth_clip  # noqa: E402
-from builder.trim import TrimOptions, trim_shard  # noqa: E402
+from builder.media.frames import FrameOptions, frames_shard  # noqa: E402
+from builder.demo.videos import SynthSpec, synth_clip  # noqa: E402
+from builder.media.trim import TrimOptions, trim_shard  # noqa: E402
 
 
 def make_clips(folder: Path, count: int, height: int) -> list[dict]:

@@ -17,7 +17,7 @@ DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "audioset"
 
 OURS = """
 import json, resource, sys, time
-from builder.audioset import discover_segment_files, iter_segments, load_ontology
+from builder.audioset.parse import discover_segment_files, iter_segments, load_ontology
 root = sys.argv[1]
 t = time.perf_counter()
 known = frozenset(load_ontology(root + "/ontology.json").entries)
@@ -34,7 +34,7 @@ print(json.dumps({"rows": rows, "labels": labels, "seconds": time.perf_counter()
 PANDAS = """
 import json, resource, sys, time
 import pandas as pd
-from builder.audioset import discover_segment_files
+from builder.audioset.parse import discover_segment_files
 root = sys.argv[1]
 t = time.perf_counter()
 rows = 0

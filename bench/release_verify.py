@@ -1,6 +1,6 @@
 """verify's thresholds and the release/verify/export throughput, measured.
 
-Part 1 -- separation (the evidence behind builder.verify_fingerprint.THRESHOLDS):
+Part 1 -- separation (the evidence behind builder.release.fingerprint.THRESHOLDS):
 for N synthetic clips (seeded 0.2 s notes over noise; frames of moving
 shapes) it compares each reference window with (a) FFmpeg re-encodes (AAC
 48k @44.1 kHz, MP3 32k @22.05 kHz, Opus 24k @48 kHz), (b) the same source
@@ -33,12 +33,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from builder.export import ExportOptions, export  # noqa: E402
-from builder.manifest import read_manifest  # noqa: E402
-from builder.release import ReleaseOptions, build_release  # noqa: E402
-from builder.release_synth import make_dataset, render_frame, source_audio, write_wav  # noqa: E402
-from builder.verify import VerifyOptions, verify  # noqa: E402
-from builder.verify_fingerprint import (THRESHOLDS, audio_fingerprint, audio_similarity,  # noqa: E402
+from builder.export.stage import ExportOptions, export  # noqa: E402
+from builder.manifest.schema import read_manifest  # noqa: E402
+from builder.release.build import ReleaseOptions, build_release  # noqa: E402
+from builder.demo.synthetic_release import make_dataset, render_frame, source_audio, write_wav  # noqa: E402
+from builder.release.verify import VerifyOptions, verify  # noqa: E402
+from builder.release.fingerprint import (THRESHOLDS, audio_fingerprint, audio_similarity,  # noqa: E402
                                         frame_fingerprint, frame_similarity)
 
 FFMPEG = ["ffmpeg", "-nostdin", "-v", "error", "-y"]

@@ -2,7 +2,7 @@
 audio-visual sets) from AudioSet metadata.
 
 Every stage is a function ``stage(manifest, options) -> manifest`` over the one
-manifest schema defined in :mod:`builder.manifest`; ``llinet-build`` is a thin
+manifest schema defined in :mod:`builder.manifest.schema`; ``llinet-build`` is a thin
 command-line wrapper around those functions.
 """
 

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-from builder.annotate import load_annotations, mask_for_clip
-from builder.cli import main
+from builder.annotate.coco import load_annotations, mask_for_clip
+from builder.commands.main import main
 from test_annotate_helpers import box, build_root, clip_id, save_mask
 
 TABLA, DIDGE, SHOFAR = clip_id("tabla"), clip_id("didgeridoo"), clip_id("shofar")

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from builder.ids import make_clip_id
-from builder.manifest import write_manifest
+from builder.manifest.ids import make_clip_id
+from builder.manifest.schema import write_manifest
 
 # (name, class, mid, split, frame side, selected); classes and MIDs are the committed INSTRUMENT-32 ones.
 CLIPS = {

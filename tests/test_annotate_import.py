@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from builder.annotate import AnnotationContext, mask_for_clip, masks_for_clip, new_annotations
-from builder.annotate_import import (apply_items, clip_from_name, load_mask_image, read_coco, read_labelme,
+from builder.annotate.coco import AnnotationContext, mask_for_clip, masks_for_clip, new_annotations
+from builder.annotate.importers import (apply_items, clip_from_name, load_mask_image, read_coco, read_labelme,
                                      read_mask_folder)
-from builder.classes import load_classes
-from builder.commands._common import INSTRUMENT32
+from builder.audioset.classes import load_classes
+from builder.commands.common import INSTRUMENT32
 from builder.errors import InputError
 from test_annotate_helpers import box, build_root, clip_id, save_mask, uncompressed_rle
 

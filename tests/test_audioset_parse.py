@@ -5,7 +5,7 @@ import gzip
 
 import pytest
 
-from builder.audioset import (ParseStats, discover_segment_files, iter_segments, load_ontology)
+from builder.audioset.parse import (ParseStats, discover_segment_files, iter_segments, load_ontology)
 from builder.errors import InputError
 from builder_helpers import EMPTY_HEADER, MID, row, write_segments, ytid
 

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from builder.audioset import load_ontology
-from builder.classes import load_classes
-from builder.cli import main
-from builder.commands._common import BUNDLED_AUDIOSET, INSTRUMENT32
-from builder.manifest import read_manifest_dir
-from builder.split import audit_manifest
+from builder.audioset.parse import load_ontology
+from builder.audioset.classes import load_classes
+from builder.commands.main import main
+from builder.commands.common import BUNDLED_AUDIOSET, INSTRUMENT32
+from builder.manifest.schema import read_manifest_dir
+from builder.selection.split import audit_manifest
 
 FILES = ("clips.csv", "reserve.csv", "select_report.json", "audit.json")
 
@@ -71,7 +71,7 @@ def test_committed_manifest_properties(real_audioset):
 
 
 def test_datasheet_composition_is_current():
-    from builder.datasheet import BEGIN, END, composition_markdown
+    from builder.release.datasheet import BEGIN, END, composition_markdown
     text = (INSTRUMENT32.parents[1] / "DATASET.md").read_text()
     assert f"{BEGIN}\n{composition_markdown(INSTRUMENT32)}\n{END}" in text, \
-        "DATASET.md is stale: run python -m builder.datasheet"
+        "DATASET.md is stale: run python -m builder.release.datasheet"

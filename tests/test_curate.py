@@ -6,12 +6,12 @@ import json
 import pandas as pd
 import pytest
 
-from builder.cli import main
-from builder.curate import CurateOptions, clip_flags, curate
-from builder.curate_decisions import make_decision
+from builder.commands.main import main
+from builder.curate.stage import CurateOptions, clip_flags, curate
+from builder.curate.decisions import make_decision
 from builder.errors import InputError
-from builder.ids import make_clip_id
-from builder.manifest import read_manifest, read_manifest_dir, write_manifest, write_manifest_dir
+from builder.manifest.ids import make_clip_id
+from builder.manifest.schema import read_manifest, read_manifest_dir, write_manifest, write_manifest_dir
 
 DRUM, TABLA, GUITAR, EGUITAR = "/m/026t6", "/m/01p970", "/m/0342h", "/m/02sgy"
 CAP = 3

@@ -5,7 +5,7 @@ import multiprocessing
 
 import pytest
 
-from builder.curate_decisions import (DECISION_COLUMNS, Decision, make_decision, parse_decisions, read_decisions,
+from builder.curate.decisions import (DECISION_COLUMNS, Decision, make_decision, parse_decisions, read_decisions,
                                       record_decision, remove_decision, write_decisions)
 from builder.errors import InputError
 

@@ -7,8 +7,8 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from builder.cli import main
-from builder.manifest import read_manifest
+from builder.commands.main import main
+from builder.manifest.schema import read_manifest
 
 
 def test_demo_end_to_end(tmp_path, capsys):

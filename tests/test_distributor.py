@@ -8,10 +8,10 @@ import pytest
 
 from builder.distributor import Distributor, chunk, default_shard_size
 from builder.errors import InputError
-from builder.fetch import fetch
-from builder.fetch_options import FetchOptions
-from builder.frames import FrameOptions, frames
-from builder.trim import TrimOptions, trim
+from builder.fetch.stage import fetch
+from builder.fetch.options import FetchOptions
+from builder.media.frames import FrameOptions, frames
+from builder.media.trim import TrimOptions, trim
 from support.http_server import LocalHTTPServer, Response
 from support.media import manifest_rows, media_manifest, ytid_for
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.eval_embed import EmbeddingSet, load_embeddings, save_embeddings
-from model.eval_pipeline import EvalInputs, compute_metrics
-from model.metrics.localization import llinet_localization
-from model.metrics.masks import mask_to_grid
-from model.metrics.retrieval import cosine_similarity, retrieval_metrics
-from model.report import FIGURES, write_report
+from model.evaluation.embed import EmbeddingSet, load_embeddings, save_embeddings
+from model.evaluation.pipeline import EvalInputs, compute_metrics
+from model.evaluation.metrics.localization import llinet_localization
+from model.evaluation.metrics.masks import mask_to_grid
+from model.evaluation.metrics.retrieval import cosine_similarity, retrieval_metrics
+from model.evaluation.report import FIGURES, write_report
 
 RNG_SEED = 0
 

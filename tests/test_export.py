@@ -14,12 +14,12 @@ import pytest
 import soundfile
 from PIL import Image
 
-from builder.cli import main
+from builder.commands.main import main
 from builder.errors import InputError
-from builder.export import ExportOptions, export
-from builder.export_masks import load_masks
-from builder.manifest import read_manifest, write_manifest
-from builder.release_synth import TEST_CLASSES, TRAIN_CLASSES, make_dataset
+from builder.export.stage import ExportOptions, export
+from builder.export.masks import load_masks
+from builder.manifest.schema import read_manifest, write_manifest
+from builder.demo.synthetic_release import TEST_CLASSES, TRAIN_CLASSES, make_dataset
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-from builder.cli import main
+from builder.commands.main import main
 from builder.errors import InputError
-from builder.fetch import fetch
-from builder.fetch_options import FetchOptions
-from builder.manifest import read_manifest, write_manifest
-from builder.media import probe
-from builder.media_synth import grey_to_index_mod20, second_colour
+from builder.fetch.stage import fetch
+from builder.fetch.options import FetchOptions
+from builder.manifest.schema import read_manifest, write_manifest
+from builder.media.ffmpeg import probe
+from builder.demo.videos import grey_to_index_mod20, second_colour
 from support.fake_youtube import player_error, player_json
 from support.http_server import LocalHTTPServer, Response, Route
 from support.media import manifest_rows, ytid_for

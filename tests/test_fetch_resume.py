@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from builder.fetch import fetch
-from builder.fetch_options import FetchOptions
-from builder.manifest import read_manifest, write_manifest
+from builder.fetch.stage import fetch
+from builder.fetch.options import FetchOptions
+from builder.manifest.schema import read_manifest, write_manifest
 from support.http_server import LocalHTTPServer, Response, Route
 from support.media import manifest_rows, ytid_for
 
@@ -33,7 +33,7 @@ def scenario(media):
 
 
 def cli(manifest_path, root, server, tmp_path):
-    return [sys.executable, "-m", "builder.cli", "fetch", str(manifest_path), "--out", str(root),
+    return [sys.executable, "-m", "builder.commands.main", "fetch", str(manifest_path), "--out", str(root),
             "--url-template", server.base_url + "/v/{ytid}.mp4", "--workers", "1", "--backoff", "0.01",
             "--timeout", "5", "--no-progress"]
 

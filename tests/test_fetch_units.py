@@ -7,13 +7,13 @@ import time
 import pytest
 
 from builder.errors import InputError
-from builder.fetch import FetchSummary, validate_rows
-from builder.fetch_options import FetchOptions, build_url, check_template
-from builder.fetch_errors import HALT, PERMANENT, TRANSIENT, classify_exception, classify_message
-from builder.fetch_quota import FAILED, GONE, OK, build_plans, pending_clips, resolve, walk
-from builder.fetch_rate import NodeRateLimiter
-from builder.ids import InvalidYtidError
-from builder.status_log import StatusLog
+from builder.fetch.stage import FetchSummary, validate_rows
+from builder.fetch.options import FetchOptions, build_url, check_template
+from builder.fetch.errors import HALT, PERMANENT, TRANSIENT, classify_exception, classify_message
+from builder.fetch.quota import FAILED, GONE, OK, build_plans, pending_clips, resolve, walk
+from builder.fetch.rate import NodeRateLimiter
+from builder.manifest.ids import InvalidYtidError
+from builder.io.status_log import StatusLog
 from support.media import manifest_rows, ytid_for
 
 
@@ -176,7 +176,7 @@ def test_status_log_appends_after_a_torn_line_stay_readable(tmp_path):
 
 
 def test_backoff_is_exponential_capped_jittered_and_honours_retry_after():
-    from builder.fetch_download import backoff_delay
+    from builder.fetch.ytdlp import backoff_delay
     assert [backoff_delay(a, 2.0, 120.0, None, 0.0) for a in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 16.0]
     assert backoff_delay(10, 2.0, 120.0, None, 0.0) == 120.0
     assert backoff_delay(1, 2.0, 120.0, None, 0.5) == 3.0

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from builder.cli import main
-from builder.manifest import read_manifest, write_manifest_dir
-from builder.media_synth import grey_to_index_mod20, second_colour
+from builder.commands.main import main
+from builder.manifest.schema import read_manifest, write_manifest_dir
+from builder.demo.videos import grey_to_index_mod20, second_colour
 from support.http_server import LocalHTTPServer, Response
 from support.media import manifest_rows, ytid_for
 
@@ -52,7 +52,7 @@ def test_cli_pipeline_on_a_manifest_folder(tmp_path, media, capsys):
 
 def test_offline_media_demo(tmp_path):
     """The demo's own loopback server (Range support) + the three real stages on generated videos."""
-    from builder.media_demo import media_demo
+    from builder.demo.media_run import media_demo
 
     result = media_demo(tmp_path / "demo")
     out = result["manifest"]

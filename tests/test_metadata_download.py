@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from builder.cli import main
-from builder.download import (
+from builder.commands.main import main
+from builder.audioset.download import (
     BALANCED, CLASS_INDEX, EVAL, MANIFEST_NAME, METADATA_FILES, ONTOLOGY, PINNED_SHA256, UNBALANCED,
     ChecksumError, DownloadError, copy_metadata, default_urls, download_metadata,
 )
 from builder.errors import InputError, LlinetError
-from builder.http_fetch import fetch
+from builder.io.http import fetch
 from support.http_server import LocalHTTPServer, Response, Route
 
 PINNED = (ONTOLOGY, CLASS_INDEX, BALANCED, EVAL)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.metrics.recognition import (calibrated_gzsl, class_prototypes, confusion_matrix,
+from model.evaluation.metrics.recognition import (calibrated_gzsl, class_prototypes, confusion_matrix,
                                        encode_labels, gzsl_scores, harmonic_mean,
                                        mean_class_accuracy, prototype_distances,
                                        tune_calibration, zero_shot_recognition)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.metrics.retrieval import (OFFICIAL_COLUMN, first_query_per_class, llinet_map,
+from model.evaluation.metrics.retrieval import (OFFICIAL_COLUMN, first_query_per_class, llinet_map,
                                      llinet_map_draws, naive_rank_queries, per_class_ap,
                                      rank_queries, retrieval_metrics, standard_retrieval)
 

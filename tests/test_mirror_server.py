@@ -1,4 +1,4 @@
-"""builder.mirror_server: a folder served on loopback with Range, 416, HEAD; names cannot leave the folder."""
+"""builder.demo.mirror: a folder served on loopback with Range, 416, HEAD; names cannot leave the folder."""
 from __future__ import annotations
 
 import http.client
@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from builder.mirror_server import MirrorServer
+from builder.demo.mirror import MirrorServer
 
 BODY = bytes(range(256)) * 40  # 10240 bytes; every slice is checkable
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from model.logmel import LogMel, frame_samples, slaney_mel_filterbank
+from model.network.logmel import LogMel, frame_samples, slaney_mel_filterbank
 
 
 def _signal(sample_rate: int, seconds: float = 1.02, channels: int = 1) -> np.ndarray:

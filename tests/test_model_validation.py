@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from builder.errors import InputError
-from model.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from model.config import ModelConfig
-from model.factory import build_model
-from model.validation import average_precision, prototype_accuracy, retrieval_map
+from model.network.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from model.network.config import ModelConfig
+from model.network.factory import build_model
+from model.training.validation import average_precision, prototype_accuracy, retrieval_map
 
 
 def test_average_precision_by_hand() -> None:

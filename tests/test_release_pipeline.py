@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from builder.cli import main
-from builder.ids import make_clip_id
-from builder.manifest import write_manifest
-from builder.media_synth import SynthSpec, synth_clip
+from builder.commands.main import main
+from builder.manifest.ids import make_clip_id
+from builder.manifest.schema import write_manifest
+from builder.demo.videos import SynthSpec, synth_clip
 
 CLIPS = (  # (class, mid, split, spec)
     ("Banjo", "/m/018j2", "train", SynthSpec(loud=(6.0, 9.0))),

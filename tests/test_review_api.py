@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from builder.curate_decisions import read_decisions
+from builder.curate.decisions import read_decisions
 from builder.errors import InputError
-from builder.review import ReviewError, mask_to_runs, runs_to_mask
+from builder.review.state import ReviewError, mask_to_runs, runs_to_mask
 from test_review_helpers import CAP, build_media, clip_id, make_session, request, running_server
 
 TABLA = clip_id("Tabla", 0)

@@ -11,8 +11,8 @@ from playwright.sync_api import Page, expect, sync_playwright
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from builder.curate_decisions import read_decisions
-from builder.review import REJECT_REASONS
+from builder.curate.decisions import read_decisions
+from builder.review.state import REJECT_REASONS
 from test_review_helpers import FRAME_SIDE, build_media, clip_id, make_session, running_server
 
 CHROMIUM = "/usr/bin/chromium"

@@ -9,18 +9,18 @@ import sys
 import threading
 
 import numpy as np
-from builder.annotate import load_annotations, mask_for_clip
-from builder.cli import main
-from builder.curate_decisions import read_decisions
-from builder.manifest import read_manifest_dir
-from builder.review import mask_to_runs
+from builder.annotate.coco import load_annotations, mask_for_clip
+from builder.commands.main import main
+from builder.curate.decisions import read_decisions
+from builder.manifest.schema import read_manifest_dir
+from builder.review.state import mask_to_runs
 from test_review_helpers import build_media, clip_id, request
 
 START_TIMEOUT_S = 60
 
 
 def start_server(root, *extra: str) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, "-m", "builder.cli", "review", "--manifest", str(root / "manifest"),
+    command = [sys.executable, "-m", "builder.commands.main", "review", "--manifest", str(root / "manifest"),
                "--media", str(root), "--port", "0", "--reviewer", "eve", *extra]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue = queue.Queue()

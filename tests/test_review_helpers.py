@@ -16,12 +16,12 @@ import pandas as pd
 import soundfile
 from PIL import Image, ImageDraw
 
-from builder.classes import load_classes
-from builder.commands._common import INSTRUMENT32
-from builder.ids import make_clip_id
-from builder.manifest import read_manifest_dir, write_manifest_dir
-from builder.review import ReviewSession
-from builder.review_server import ReviewServer
+from builder.audioset.classes import load_classes
+from builder.commands.common import INSTRUMENT32
+from builder.manifest.ids import make_clip_id
+from builder.manifest.schema import read_manifest_dir, write_manifest_dir
+from builder.review.state import ReviewSession
+from builder.review.server import ReviewServer
 
 CLASSES = load_classes(INSTRUMENT32 / "classes.csv")
 MID = {c.name: c.mid for c in CLASSES}

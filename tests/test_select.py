@@ -7,11 +7,11 @@ import random
 import pandas as pd
 import pytest
 
-from builder.audioset import load_ontology
-from builder.classes import load_classes
+from builder.audioset.parse import load_ontology
+from builder.audioset.classes import load_classes
 from builder.errors import InputError
-from builder.manifest import read_manifest_dir, write_manifest_dir
-from builder.select import AMBIGUOUS_POLICIES, SelectOptions, held_out_closure, select_clips
+from builder.manifest.schema import read_manifest_dir, write_manifest_dir
+from builder.selection.select import AMBIGUOUS_POLICIES, SelectOptions, held_out_closure, select_clips
 from builder_helpers import MID, classes_csv, row, write_segments, ytid
 
 TRAIN = ["Guitar", "Drum", "Marimba", "Bell", "Piano"]

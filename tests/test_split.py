@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from builder.audioset import load_ontology
-from builder.classes import load_classes
+from builder.audioset.parse import load_ontology
+from builder.audioset.classes import load_classes
 from builder.errors import InputError
-from builder.select import SelectOptions, select_clips
-from builder.split import SplitOptions, audit_manifest, class_splits, split_manifest
+from builder.selection.select import SelectOptions, select_clips
+from builder.selection.split import SplitOptions, audit_manifest, class_splits, split_manifest
 from builder_helpers import MID, classes_csv, row, write_segments, ytid
 
 TRAIN = ["Guitar", "Drum", "Bell", "Chime", "Piano", "Violin"]

@@ -10,9 +10,9 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from model.distributed import DistInfo, gather_with_grad_local
-from model.loss import LLINetLoss
-from model.synthetic import SyntheticSpec, generate_synthetic_set
+from model.training.distributed import DistInfo, gather_with_grad_local
+from model.network.loss import LLINetLoss
+from builder.demo.zeroshot_set import SyntheticSpec, generate_synthetic_set
 from support.gloo import free_port, gloo_group
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,7 +78,7 @@ def test_torchrun_two_processes_train_one_epoch(tmp_path) -> None:
     manifest = generate_synthetic_set(tmp_path / "data", SyntheticSpec(n_train_classes=3, per_class=8,
                                                                         seconds=0.3, image_size=56, seed=2))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(WORLD),
-               "-m", "model.train", str(manifest), "--output-dir", str(tmp_path / "run"),
+               "-m", "model.training.cli", str(manifest), "--output-dir", str(tmp_path / "run"),
                "--backbone", "resnet18", "--image-size", "48", "--image-weights", "none", "--batch-size", "8",
                "--epochs", "1", "--workers", "0", "--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}

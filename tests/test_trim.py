@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from builder.cli import main
-from builder.manifest import read_manifest, write_manifest
-from builder.media import decode_audio
-from builder.media_synth import LOUD, QUIET
-from builder.trim import TrimOptions, rms_dbfs, trim, window_offset_samples
+from builder.commands.main import main
+from builder.manifest.schema import read_manifest, write_manifest
+from builder.media.ffmpeg import decode_audio
+from builder.demo.videos import LOUD, QUIET
+from builder.media.trim import TrimOptions, rms_dbfs, trim, window_offset_samples
 from support.media import by_name, media_manifest
 
 NAMES = ["h264_aac", "vp9_opus", "mpeg4_mp3", "short4", "silent", "corrupt", "video_only"]

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from builder.cli import main
+from builder.commands.main import main
 from builder.errors import InputError
-from builder.manifest import read_manifest
-from builder.release_synth import clip_seed, make_dataset, render_frame, source_audio, write_jpeg, write_wav
-from builder.verify import VerifyOptions, verify
-from builder.verify_fingerprint import (THRESHOLDS, audio_similarity, frame_similarity)
+from builder.manifest.schema import read_manifest
+from builder.demo.synthetic_release import clip_seed, make_dataset, render_frame, source_audio, write_jpeg, write_wav
+from builder.release.verify import VerifyOptions, verify
+from builder.release.fingerprint import (THRESHOLDS, audio_similarity, frame_similarity)
 from support.release import release_of
 
 FFMPEG = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-threads", "1"]
@@ -133,7 +133,7 @@ def test_link_rot_tolerance(release, copy, tmp_path):
 
 
 def test_rebuild_with_its_own_manifest_and_official_export(release, built, tmp_path):
-    from builder.export import ExportOptions, export
+    from builder.export.stage import ExportOptions, export
     out = tmp_path / "official"
     export(read_manifest(built.manifest_path),
            ExportOptions(root=built.root, out=out, annotations=built.annotations, progress=False))

@@ -4,15 +4,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.annotate import ANNOTATIONS_FILE, MASKED_SPLITS, AnnotationContext, annotations_for_clip, \
+from builder.annotate.coco import ANNOTATIONS_FILE, MASKED_SPLITS, AnnotationContext, annotations_for_clip, \
     load_annotations, new_annotations, open_annotations, save_annotations
-from builder.annotate_import import apply_items, read_coco, read_labelme, read_mask_folder
-from builder.annotate_preview import contact_sheet
-from builder.annotate_tasks import LABEL_STUDIO_PREFIX, export_tasks
-from builder.classes import load_classes
-from builder.commands._common import INSTRUMENT32
+from builder.annotate.importers import apply_items, read_coco, read_labelme, read_mask_folder
+from builder.annotate.preview import contact_sheet
+from builder.annotate.tasks import LABEL_STUDIO_PREFIX, export_tasks
+from builder.audioset.classes import load_classes
+from builder.commands.common import INSTRUMENT32
 from builder.commands.fetch import MANIFEST_NAME, load_manifests
-from builder.curate_decisions import locked
+from builder.curate.decisions import locked
 from builder.errors import InputError
 
 DEFAULT_CLASSES = INSTRUMENT32 / "classes.csv"

@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.atomic import atomic_write_json
-from builder.classes import load_classes
-from builder.curate import ALL_FLAGS, CurateOptions, curate, summary_table
-from builder.curate_decisions import DECISION_COLUMNS, read_decisions
+from builder.io.atomic import atomic_write_json
+from builder.audioset.classes import load_classes
+from builder.curate.stage import ALL_FLAGS, CurateOptions, curate, summary_table
+from builder.curate.decisions import DECISION_COLUMNS, read_decisions
 from builder.errors import InputError
-from builder.manifest import read_manifest, read_manifest_dir, write_manifest, write_manifest_dir
+from builder.manifest.schema import read_manifest, read_manifest_dir, write_manifest, write_manifest_dir
 
 REPORT_FILE = "curate_report.json"
 

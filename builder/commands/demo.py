@@ -9,7 +9,7 @@ against the committed ``manifests/instrument32``.
 Part 2, the whole pipeline on media (YouTube is out of reach offline): render
 the learnable synthetic zero-shot set as videos, serve them from a loopback
 mirror, and run fetch -> trim -> frames -> annotate -> curate -> release ->
-verify -> llinet-train -> llinet-eval (see builder.demo_pipeline).
+verify -> llinet-train -> llinet-eval (see builder.demo.pipeline).
 """
 from __future__ import annotations
 
@@ -19,17 +19,17 @@ import json
 import time
 from pathlib import Path
 
-from builder.atomic import atomic_write_json
-from builder.audioset import discover_segment_files, load_ontology
-from builder.classes import check_against_ontology, load_classes
-from builder.commands._common import BUNDLED_AUDIOSET, INSTRUMENT32
+from builder.io.atomic import atomic_write_json
+from builder.audioset.parse import discover_segment_files, load_ontology
+from builder.audioset.classes import check_against_ontology, load_classes
+from builder.commands.common import BUNDLED_AUDIOSET, INSTRUMENT32
 from builder.commands.select import REPORT_FILE, print_report
 from builder.commands.split import AUDIT_FILE, print_audit
-from builder.demo_pipeline import DemoOptions, synthetic_demo
+from builder.demo.pipeline import DemoOptions, synthetic_demo
 from builder.errors import LlinetError
-from builder.manifest import SELECTION_FILE, write_manifest_dir
-from builder.select import SelectOptions, select_clips
-from builder.split import SplitOptions, split_manifest
+from builder.manifest.schema import SELECTION_FILE, write_manifest_dir
+from builder.selection.select import SelectOptions, select_clips
+from builder.selection.split import SplitOptions, split_manifest
 
 
 def register(sub: argparse._SubParsersAction) -> None:

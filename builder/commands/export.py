@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.commands._common import format_table
-from builder.export import FORMATS, ExportOptions, export
-from builder.export_tar import default_mtime
-from builder.manifest import read_manifest
+from builder.commands.common import format_table
+from builder.export.stage import FORMATS, ExportOptions, export
+from builder.io.tarball import default_mtime
+from builder.manifest.schema import read_manifest
 
 MANIFEST_NAME = "manifest.csv"
 ANNOTATIONS_NAME = "annotations.json"

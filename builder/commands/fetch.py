@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 
 from builder.errors import InputError
-from builder.fetch import FetchOptions, fetch
-from builder.fetch_options import YOUTUBE_TEMPLATE
-from builder.manifest import read_manifest, read_manifest_dir, write_manifest
+from builder.fetch.stage import FetchOptions, fetch
+from builder.fetch.options import YOUTUBE_TEMPLATE
+from builder.manifest.schema import read_manifest, read_manifest_dir, write_manifest
 
 EXIT_HALTED = 3
 MANIFEST_NAME = "manifest.csv"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from builder.download import (
+from builder.audioset.download import (
     METADATA_FILES, UNBALANCED, copy_metadata, download_metadata, stderr_log,
 )
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.commands._common import format_table
+from builder.commands.common import format_table
 from builder.commands.export import add_build_args, build_inputs
-from builder.manifest import read_manifest
-from builder.release import ReleaseOptions, build_release
+from builder.manifest.schema import read_manifest
+from builder.release.build import ReleaseOptions, build_release
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"release {args.version}: {len(summary.files)} files in {args.out} (check with "
           f"`cd {args.out} && sha256sum -c SHA256SUMS`)")
     if args.datasheet is not None:
-        from builder.release_stats import update_release_stats
+        from builder.release.stats import update_release_stats
         changed = update_release_stats(args.datasheet, args.out)
         print(f"{args.datasheet}: release-stats section {'updated' if changed else 'already up to date'}")
     return 0

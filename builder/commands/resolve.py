@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.audioset import load_ontology
-from builder.classes import check_against_ontology, check_unique, load_classes, resolve_name, write_classes
-from builder.commands._common import add_audioset_arg, format_table
+from builder.audioset.parse import load_ontology
+from builder.audioset.classes import check_against_ontology, check_unique, load_classes, resolve_name, write_classes
+from builder.commands.common import add_audioset_arg, format_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:

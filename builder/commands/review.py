@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.annotate import ANNOTATIONS_FILE, MASKED_SPLITS
-from builder.classes import load_classes
+from builder.annotate.coco import ANNOTATIONS_FILE, MASKED_SPLITS
+from builder.audioset.classes import load_classes
 from builder.commands.annotate import DEFAULT_CLASSES
 from builder.commands.fetch import load_manifests
 from builder.errors import InputError, LlinetError
-from builder.review import ReviewSession
-from builder.review_server import ReviewServer, is_loopback
+from builder.review.state import ReviewSession
+from builder.review.server import ReviewServer, is_loopback
 
 DECISIONS_FILE = "decisions.csv"
 DEFAULT_PORT = 8765

@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.atomic import atomic_write_json
-from builder.audioset import load_ontology
-from builder.classes import check_against_ontology, load_classes
-from builder.commands._common import add_audioset_arg, format_table
-from builder.manifest import read_manifest_dir, write_manifest_dir
-from builder.split import PRESETS, SplitOptions, split_manifest
+from builder.io.atomic import atomic_write_json
+from builder.audioset.parse import load_ontology
+from builder.audioset.classes import check_against_ontology, load_classes
+from builder.commands.common import add_audioset_arg, format_table
+from builder.manifest.schema import read_manifest_dir, write_manifest_dir
+from builder.selection.split import PRESETS, SplitOptions, split_manifest
 
 AUDIT_FILE = "audit.json"
 

@@ -5,8 +5,8 @@ import argparse
 from pathlib import Path
 
 from builder.commands.fetch import MANIFEST_NAME, add_distributor_args, load_manifests
-from builder.manifest import write_manifest
-from builder.trim import POLICIES, TrimOptions, trim
+from builder.manifest.schema import write_manifest
+from builder.media.trim import POLICIES, TrimOptions, trim
 
 
 def add_media_io_args(p: argparse.ArgumentParser) -> None:

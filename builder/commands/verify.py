@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.commands._common import format_table
-from builder.verify import STATUSES, VerifyOptions, verify, write_report
-from builder.verify_fingerprint import THRESHOLDS
+from builder.commands.common import format_table
+from builder.release.verify import STATUSES, VerifyOptions, verify, write_report
+from builder.release.fingerprint import THRESHOLDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:

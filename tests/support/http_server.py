@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Union
 from urllib.parse import urlsplit
 
-from builder.mirror_server import UNSATISFIABLE, parse_range  # one Range parser, shared with the demo mirror
+from builder.demo.mirror import UNSATISFIABLE, parse_range  # one Range parser, shared with the demo mirror
 
 CHUNK_BYTES = 64 * 1024
 # errnos of shutdown() meaning "the client already closed its end"

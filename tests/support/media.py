@@ -3,7 +3,7 @@
 ``media_set(folder)`` writes every clip the tests need (several codecs,
 containers and sizes, 10-12 s, with/without audio/video, 4 s, silent, dark,
 corrupt) and memoises the result per folder, so test modules share one set.
-See :mod:`builder.media_synth` for what each frame and sample contains.
+See :mod:`builder.demo.videos` for what each frame and sample contains.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from builder.ids import make_clip_id
-from builder.media_synth import SynthSpec, corrupt_file, synth_clip
+from builder.manifest.ids import make_clip_id
+from builder.demo.videos import SynthSpec, corrupt_file, synth_clip
 
 # name -> (file name, spec). Sizes are small: the content, not the pixels, is under test.
 CLIPS: dict[str, tuple[str, SynthSpec | None]] = {

@@ -1,0 +1,1 @@
+"""Segmentation masks as COCO annotations: the store, imports from annotation tools, task files and previews."""

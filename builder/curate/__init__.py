@@ -1,0 +1,1 @@
+"""The curate stage: automatic filters plus a recorded accept/reject decision list."""

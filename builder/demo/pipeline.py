@@ -1,0 +1,159 @@
+"""The offline end-to-end demo on the learnable synthetic zero-shot set.
+
+Every step is the real command a user runs, on media the demo renders itself
+(no network): synthetic "YouTube videos" (builder.demo.zeroshot_set: class k = a tone
+whose pitch and a moving disk whose hue and size follow one rule; unseen
+classes lie between seen ones) are served by a loopback mirror that honours
+HTTP Range, then
+
+    fetch -> trim -> frames -> annotate (exact disk masks) -> curate -> release -> verify
+    -> llinet-train -> llinet-eval
+
+One video per class is missing from the mirror, as if removed from YouTube, so
+fetch visibly replaces it from the ranked reserve.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from builder.audioset.classes import TargetClass, write_classes
+from builder.errors import LlinetError
+from builder.manifest.ids import make_clip_id
+from builder.manifest.schema import read_manifest, write_manifest_dir
+from builder.demo.mirror import MirrorServer
+
+DEMO_VERSION = "0.1.0"
+DEMO_DATE = "2026-01-01"  # fixed, so the demo release is byte-reproducible
+
+
+@dataclass
+class DemoOptions:
+    n_train_classes: int = 6     # + 5 interpolated unseen classes (3 test, 2 validation)
+    per_class: int = 10          # videos rendered per class (selection + reserve)
+    cap: int = 8                 # clips selected per class
+    missing_rank: int = 1        # this rank's video is "removed from YouTube" in every class
+    epochs: int = 15
+    progress: bool = True
+
+
+def _step(log: Callable[[str], None], title: str) -> float:
+    log(f"\n== {title}")
+    return time.perf_counter()
+
+
+def _run(command: Callable[[list[str]], int], argv: list[str], what: str) -> None:
+    code = command(argv)
+    if code != 0:
+        raise LlinetError(f"demo step {what!r} failed with exit code {code}: {' '.join(argv)}")
+
+
+def demo_manifest(videos: pd.DataFrame, options: DemoOptions) -> tuple[pd.DataFrame, list[TargetClass]]:
+    """Builder-schema manifest of the rendered videos: ranked per class, first ``cap`` selected."""
+    rows, classes = [], []
+    for k, (name, group) in enumerate(videos.groupby("class", sort=True)):
+        split = group["split"].iloc[0]
+        mid = f"/synthetic/{k:02d}"
+        classes.append(TargetClass(name, mid, name, "test" if split == "test" else "train"))
+        for rank, video in enumerate(group.itertuples()):
+            rows.append({"clip_id": make_clip_id(video.ytid, 0.0), "ytid": video.ytid, "start": 0.0, "end": 10.0,
+                         "class": name, "mid": mid, "split": split, "source": "synthetic", "labels": mid,
+                         "rank": rank, "selected": rank < options.cap})
+    return pd.DataFrame(rows), classes
+
+
+def write_masks(manifest: pd.DataFrame, videos: pd.DataFrame, root: Path, out: Path) -> int:
+    """Exact ground-truth masks (the disk) for masked-split frames, as PNGs named by clip id."""
+    from builder.demo.zeroshot_set import class_video_mask
+
+    info = videos.set_index("ytid")
+    out.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for row in manifest.itertuples():
+        if row.split not in ("test", "val_unseen") or not row.selected or getattr(row, "frames_status", "") != "ok":
+            continue
+        video = info.loc[row.ytid]
+        mask = class_video_mask(float(video["position"]), int(video["seed"]), float(row.frame_time))
+        frame = Image.open(root / row.frame_path)
+        if frame.size != mask.shape[::-1]:
+            raise LlinetError(f"frame {row.frame_path} is {frame.size}, mask {mask.shape[::-1]}")
+        Image.fromarray(mask.astype(np.uint8) * 255).save(out / f"{row.clip_id}.png")
+        count += 1
+    return count
+
+
+def synthetic_demo(out: Path, options: DemoOptions = DemoOptions(), log: Callable[[str], None] = print) -> dict:
+    from builder.commands.main import main as build
+    from model.evaluation.cli import main as evaluate
+    from builder.demo.zeroshot_set import render_synthetic_videos
+    from model.training.cli import main as train
+
+    out = Path(out)
+    marker = out / ".llinet-demo"
+    if out.exists():  # every demo run starts from scratch, so its outputs are reproducible
+        if any(out.iterdir()) and not marker.exists():
+            raise LlinetError(f"{out} exists and was not made by the demo; choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    marker.touch()
+    mirror, media, manifests = out / "mirror", out / "media", out / "synthetic_manifests"
+    quiet = [] if options.progress else ["--no-progress"]
+    t = _step(log, f"render synthetic videos ({options.per_class} per class) into {mirror}")
+    videos = render_synthetic_videos(mirror, n_train_classes=options.n_train_classes, per_class=options.per_class)
+    manifest, classes = demo_manifest(videos, options)
+    gone = manifest.loc[manifest["rank"] == options.missing_rank, "ytid"]
+    for ytid in gone:
+        (mirror / f"{ytid}.mp4").unlink(missing_ok=True)   # "video unavailable"
+    write_manifest_dir(manifest, manifests)
+    write_classes(classes, manifests / "classes.csv")
+    log(f"{len(videos)} videos, {manifest['class'].nunique()} classes "
+        f"({', '.join(f'{s}: {n}' for s, n in manifest.groupby('split')['class'].nunique().items())}); "
+        f"{len(gone)} removed from the mirror ({time.perf_counter() - t:.1f} s)")
+
+    t = _step(log, "fetch -> trim -> frames from the local mirror")
+    with MirrorServer(mirror) as server:
+        _run(build, ["fetch", str(manifests), "--out", str(media), "--url-template",
+                     server.url_template, "--workers", "2", "--backoff", "0.1"] + quiet, "fetch")
+    _run(build, ["trim", "--root", str(media)] + quiet, "trim")
+    _run(build, ["frames", "--root", str(media)] + quiet, "frames")
+    log(f"({time.perf_counter() - t:.1f} s)")
+
+    t = _step(log, "annotate: exact disk masks of the unseen-class frames -> COCO")
+    fetched = read_manifest(media / "manifest.csv")
+    masks = write_masks(fetched, videos, media, out / "masks")
+    _run(build, ["annotate", "import", "--root", str(media), "--classes", str(manifests / "classes.csv"),
+                 "--from-masks", str(out / "masks")], "annotate")
+    log(f"{masks} masks ({time.perf_counter() - t:.1f} s)")
+
+    t = _step(log, "curate (automatic filters) -> release -> verify")
+    _run(build, ["curate", "--manifest", str(media / "manifest.csv"), "--classes", str(manifests / "classes.csv")],
+         "curate")
+    release = out / "release"
+    _run(build, ["release", "--version", DEMO_VERSION, "--root", str(media), "--date", DEMO_DATE,
+                 "--name", "llinet-synthetic-demo", str(release)] + quiet, "release")
+    _run(build, ["verify", str(release), str(media), "--report", str(out / "verify_report.json")] + quiet, "verify")
+    log(f"({time.perf_counter() - t:.1f} s)")
+
+    t = _step(log, f"llinet-train ({options.epochs} epochs, small CPU config)")
+    run_dir = out / "run"
+    _run(train, [str(media / "manifest.csv"), "--output-dir", str(run_dir), "--backbone", "resnet18",
+                 "--image-size", "64", "--image-weights", "none", "--batch-size", "16", "--lr", "0.005",
+                 "--epochs", str(options.epochs), "--workers", "0", "--val-split", "val_unseen",
+                 "--seed", "200"] + quiet, "llinet-train")
+    log(f"({time.perf_counter() - t:.1f} s)")
+
+    t = _step(log, "llinet-eval on the unseen test classes")
+    report = out / "report"
+    _run(evaluate, ["--checkpoint", str(run_dir / "best.pt"), "--manifest", str(media / "manifest.csv"),
+                    "--split", "test", "--masks", str(media / "annotations.json"), "--report", str(report),
+                    "--workers", "0", "--draws", "200"] + quiet, "llinet-eval")
+    log(f"({time.perf_counter() - t:.1f} s)")
+    return {"release": release, "report": report / "report.md", "media": media, "run": run_dir,
+            "classes": manifests / "classes.csv"}

@@ -1,0 +1,1 @@
+"""Exports of a built dataset: the authors' layout, WebDataset shards, Hugging Face Parquet."""

@@ -1,0 +1,96 @@
+"""Fetch options, URL templates and the advice printed when a run halts.
+
+Every URL is built here from a validated YTID by plain substitution into a
+checked template (never ``str.format``, which could reach attributes).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder.errors import InputError
+from builder.manifest.ids import validate_clip_id, validate_ytid
+
+YOUTUBE_TEMPLATE = "https://www.youtube.com/watch?v={ytid}"
+TEMPLATE_FIELDS = ("{ytid}", "{clip_id}")
+YOUTUBE_HOSTS = {"www.youtube.com", "youtube.com", "m.youtube.com", "music.youtube.com", "youtu.be"}
+DIRECT_MEDIA_SUFFIXES = (".mp4", ".m4v", ".webm", ".mkv", ".mov", ".m4a", ".mp3", ".ogg", ".opus", ".flv", ".avi")
+CLIPS_DIR = "clips"
+TMP_DIR = ".tmp"
+STATUS_LOG = "fetch_status.jsonl"
+# Re-encoding at the cuts (force_keyframes_at_cuts) is FFmpeg's work per clip;
+# a keyframe every second makes the frames stage's exact seeks cheap, and
+# "veryfast" keeps the H.264 re-encode a fraction of the download time.
+DEFAULT_OUTPUT_ARGS = ("-force_key_frames", "expr:gte(t,n_forced)", "-preset:v", "veryfast", "-crf", "18")
+ADVICE = {
+    "bot_check": ("YouTube asked to confirm this is not a bot. Pass a cookies file of a signed-in "
+                  "browser session (--cookies cookies.txt), use a proxy (--proxy), and lower the rate "
+                  "(--max-rate 0.2 --sleep-requests 1), then rerun the same command to resume."),
+    "rate_limited": ("the server answered HTTP 429 (too many requests) repeatedly. Wait before "
+                     "retrying, lower the rate (--max-rate, --sleep-requests, fewer --workers) or use "
+                     "cookies/a proxy, then rerun the same command to resume."),
+}
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    root: Path                                  # media root: clips/, fetch_status.jsonl, .tmp/
+    url_template: str = YOUTUBE_TEMPLATE        # {ytid} (and optionally {clip_id}) are substituted
+    max_height: int = 720
+    sections: bool = True                       # False: the URL already serves just the segment
+    cookies: Path | None = None
+    proxy: str | None = None
+    sleep_requests: float = 0.0                 # yt-dlp's sleep between extractor requests
+    max_rate: float = 0.0                       # clip downloads started per second per node (0 = no limit)
+    workers: int = 1
+    retries: int = 3                            # extra attempts after a transient failure
+    backoff: float = 2.0                        # base seconds of the exponential backoff
+    max_backoff: float = 120.0
+    timeout: float = 30.0                       # socket / FFmpeg I/O timeout, seconds
+    tolerance: float = 0.5                      # allowed |duration - requested| in seconds
+    fill: bool = True                           # replace unavailable clips from the reserve
+    cap: int | None = None                      # per-class target; None = initially selected count
+    burst_429: int = 3                          # this many 429s ...
+    burst_window: float = 300.0                 # ... within this many seconds halt the run
+    distributor: str = "local"
+    ray_address: str | None = None
+    shard_size: int | None = None
+    extractor: str | None = None                # "module:Class" yt-dlp extractor to force (mirrors, tests)
+    rate_state_dir: Path | None = None
+    progress: bool = True
+    output_args: tuple[str, ...] = DEFAULT_OUTPUT_ARGS
+    run_id: str = ""                            # set by the stage; marks this run's records
+
+    def __post_init__(self) -> None:
+        check_template(self.url_template)
+        if self.max_height < 1:
+            raise InputError(f"--height must be positive, got {self.max_height}")
+        if self.retries < 0 or self.workers < 1:
+            raise InputError("--retries must be >= 0 and --workers >= 1")
+        if self.distributor not in ("local", "ray"):
+            raise InputError(f"--distributor must be local or ray, got {self.distributor!r}")
+        if self.proxy and self.proxy.lower().startswith("socks") and self.sections:
+            # FFmpeg downloads the sections and ignores SOCKS proxies: it would connect directly.
+            raise InputError("SOCKS proxies cannot carry FFmpeg's section downloads; use an HTTP(S) proxy")
+        if self.cookies is not None and not Path(self.cookies).is_file():
+            raise InputError("cookies file not found", file=self.cookies)
+
+
+def check_template(template: str) -> None:
+    """A URL template may contain only the fields {ytid} and {clip_id}, and must name the video."""
+    rest = template
+    for name in TEMPLATE_FIELDS:
+        rest = rest.replace(name, "")
+    if "{" in rest or "}" in rest:
+        raise InputError(f"URL template {template!r}: only {{ytid}} and {{clip_id}} may appear in braces")
+    if not any(name in template for name in TEMPLATE_FIELDS):
+        raise InputError(f"URL template {template!r} must contain {{ytid}} or {{clip_id}}")
+    if "://" not in template:
+        raise InputError(f"URL template {template!r} must be an absolute URL (scheme://...)")
+
+
+def build_url(template: str, ytid: str, clip_id: str) -> str:
+    """Substitute validated IDs into the template (plain replacement, never str.format)."""
+    validate_ytid(ytid)
+    validate_clip_id(clip_id)
+    return template.replace("{ytid}", ytid).replace("{clip_id}", clip_id)

@@ -1,0 +1,1 @@
+"""FFmpeg helpers and the per-clip media stages: trim (3 s audio) and frames, on one shared stage driver."""

@@ -1,0 +1,1 @@
+"""Releases: the versioned ID manifest, provenance, statistics, Croissant, datasheet, fingerprints and verify."""

@@ -1,0 +1,1 @@
+"""Choosing clips: select (rank per class), split (class-disjoint, leakage audit) and subset."""

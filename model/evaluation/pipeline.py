@@ -1,0 +1,172 @@
+"""From embeddings to every metric of ``llinet-eval`` (no model needed).
+
+Inputs are :class:`~model.evaluation.embed.EmbeddingSet` s of the evaluated split
+(unseen test classes), the validation split (held-out classes: chooses the
+localisation threshold k and the GZSL calibration constant), and optionally
+the seen-class test split and seen-class validation clips (``val_seen``, or a
+fixed sample of train clips when the manifest has none) for GZSL. Test data
+never chooses anything.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from model.evaluation.embed import EmbeddingSet
+from model.evaluation.metrics.localization import (LLINET_K_VALUES, llinet_localization, lvs_localization,
+                                        select_llinet_k)
+from model.evaluation.metrics.masks import mask_to_grid, mask_to_square
+from model.evaluation.metrics.recognition import (calibrated_gzsl, confusion_matrix, encode_labels,
+                                       prototype_distances, zero_shot_recognition)
+from model.evaluation.metrics.retrieval import cosine_similarity, retrieval_metrics
+
+#: k used when no validation image has a mask: fixed before looking at any data
+#: (the official ``cal_iou`` default threshold 0.5 = k 5), never tuned on test.
+A_PRIORI_K = 5
+
+
+@dataclass
+class EvalInputs:
+    test: EmbeddingSet
+    val: EmbeddingSet | None = None
+    seen_test: EmbeddingSet | None = None
+    seen_val: EmbeddingSet | None = None
+    masks: dict[str, np.ndarray] | None = None   # clip id -> full-resolution boolean mask
+
+
+def _json_floats(values: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, dtype=float)]
+
+
+def retrieval_section(test: EmbeddingSet, *, n_draws: int, seed: int) -> dict[str, Any]:
+    """Cosine similarity (as the official evaluation), both directions, both protocols."""
+    scores = cosine_similarity(test.image, test.audio)
+    return retrieval_metrics(scores, test.classes, test.classes, n_draws=n_draws, seed=seed)
+
+
+def recognition_section(test: EmbeddingSet) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Zero-shot recognition over the evaluated split's classes; also the confusion matrix."""
+    labels, classes = encode_labels(test.classes)
+    n = len(classes)
+    variants = {
+        # Published: raw image embedding, Euclidean distance, own clip in its prototype.
+        "published": dict(metric="euclidean", exclude_own=False),
+        "euclidean_exclude_own": dict(metric="euclidean", exclude_own=True),
+        "cosine": dict(metric="cosine", exclude_own=False),
+    }
+    out: dict[str, Any] = {"classes": classes}
+    artefacts: dict[str, Any] = {}
+    for name, options in variants.items():
+        result = zero_shot_recognition(test.image, test.audio, labels, labels, n, **options)
+        out[name] = {**options, "accuracy": result["accuracy"],
+                     "mean_class_accuracy": result["mean_class_accuracy"],
+                     "per_class_accuracy": _json_floats(result["per_class_accuracy"])}
+        if name == "published":
+            artefacts["confusion"] = confusion_matrix(labels, result["predicted"], n)
+            artefacts["recognition_classes"] = classes
+    return out, artefacts
+
+
+def _gzsl_block(unseen: EmbeddingSet, seen: EmbeddingSet, exclude_own: bool
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    seen_names = sorted(set(seen.classes.tolist()))
+    unseen_names = sorted(set(unseen.classes.tolist()))
+    overlap = set(seen_names) & set(unseen_names)
+    if overlap:
+        raise ValueError(f"classes {sorted(overlap)} are both seen and unseen")
+    classes = seen_names + unseen_names
+    images = np.concatenate([seen.image, unseen.image])
+    audio = np.concatenate([seen.audio, unseen.audio])
+    labels, _ = encode_labels(np.concatenate([seen.classes, unseen.classes]), classes)
+    distances = prototype_distances(images, audio, labels, labels, len(classes),
+                                    metric="euclidean", exclude_own=exclude_own)
+    seen_mask = np.array([c in set(seen_names) for c in classes])
+    return distances, labels, seen_mask
+
+
+def gzsl_section(inputs: EvalInputs, *, exclude_own: bool = False) -> dict[str, Any]:
+    """GZSL with calibrated stacking: gamma from validation, applied to test."""
+    missing = [name for name, value in (("seen-class test split", inputs.seen_test),
+                                        ("validation split", inputs.val),
+                                        ("seen-class validation clips", inputs.seen_val))
+               if value is None or len(value) == 0]
+    if missing:
+        return {"skipped": f"needs {', '.join(missing)}"}
+    val_d, val_y, val_seen = _gzsl_block(inputs.val, inputs.seen_val, exclude_own)
+    test_d, test_y, test_seen = _gzsl_block(inputs.test, inputs.seen_test, exclude_own)
+    out: dict[str, Any] = {"metric": "euclidean", "exclude_own": exclude_own,
+                           "validation_sets": [inputs.val.split, inputs.seen_val.split],
+                           "test_sets": [inputs.test.split, inputs.seen_test.split]}
+    for average in ("class", "sample"):
+        out[f"average_{average}"] = calibrated_gzsl(val_d, val_y, val_seen, test_d, test_y,
+                                                    test_seen, average=average)
+    return out
+
+
+def _masks_for(data: EmbeddingSet, masks: dict[str, np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    rows = np.array([i for i, clip in enumerate(data.clip_ids) if str(clip) in masks], dtype=int)
+    return rows, [masks[str(data.clip_ids[i])] for i in rows]
+
+
+def localization_section(inputs: EvalInputs) -> tuple[dict[str, Any], dict[str, Any]]:
+    """LLINet 16x16 (k from validation) and LVS 224x224 protocols on masked test images."""
+    if inputs.masks is None:
+        return {"skipped": "no masks given"}, {}
+    rows, masks = _masks_for(inputs.test, inputs.masks)
+    if len(rows) == 0:
+        raise ValueError(f"none of the {len(inputs.test)} {inputs.test.split!r} clips has a mask")
+    maps = inputs.test.maps[rows]
+    grid = maps.shape[1]
+    masks_grid = np.stack([mask_to_grid(m, grid) for m in masks])
+    masks_224 = np.stack([mask_to_square(m) for m in masks])
+    out: dict[str, Any] = {"n_images": int(len(rows)), "n_split": int(len(inputs.test)),
+                           "grid": int(grid)}
+    val_rows: np.ndarray = np.array([], dtype=int)
+    if inputs.val is not None:
+        val_rows, val_masks = _masks_for(inputs.val, inputs.masks)
+    if len(val_rows):
+        k, val_aucs = select_llinet_k(inputs.val.maps[val_rows],
+                                      np.stack([mask_to_grid(m, grid) for m in val_masks]))
+        out["k_selected_on"] = f"validation ({inputs.val.split}, {len(val_rows)} masked images)"
+        out["validation_auc_by_k"] = {str(key): value for key, value in val_aucs.items()}
+    else:
+        k = A_PRIORI_K
+        out["k_selected_on"] = ("a priori (no validation image has a mask): k = 5, the official "
+                                "code's default threshold 0.5; not tuned on test")
+    llinet = llinet_localization(maps, masks_grid, k)
+    out["llinet"] = {"k": k, "miou": llinet["miou"], "auc": llinet["auc"],
+                     "curve": _json_floats(llinet["curve"]),
+                     "thresholds": _json_floats(llinet["thresholds"])}
+    # Sensitivity only (never used to choose): how the test result moves with k.
+    out["test_sensitivity_to_k"] = {
+        str(kk): {key: llinet_localization(maps, masks_grid, kk)[key] for key in ("miou", "auc")}
+        for kk in LLINET_K_VALUES}
+    lvs = lvs_localization(maps, masks_224)
+    out["lvs"] = {"mean_ciou": lvs["mean_ciou"], "success_at_0_5": lvs["success_at_0_5"],
+                  "auc": lvs["auc"], "curve": _json_floats(lvs["curve"]),
+                  "thresholds": _json_floats(lvs["thresholds"])}
+    classes = inputs.test.classes[rows]
+    out["per_class_miou"] = {str(c): float(llinet["ious"][classes == c].mean())
+                             for c in sorted(set(classes.tolist()))}
+    artefacts = {"loc_rows": rows, "loc_ious": llinet["ious"], "loc_cious": lvs["cious"],
+                 "loc_masks_224": masks_224, "loc_k": k}
+    return out, artefacts
+
+
+def compute_metrics(inputs: EvalInputs, *, n_draws: int = 1000, seed: int = 0,
+                    gzsl_exclude_own: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every metric (JSON-ready dict) and the arrays the plots need."""
+    test = inputs.test
+    if len(test) == 0:
+        raise ValueError(f"split {test.split!r} is empty")
+    counts = {str(c): int(n) for c, n in zip(*np.unique(test.classes, return_counts=True))}
+    metrics: dict[str, Any] = {"split": test.split, "n_clips": int(len(test)),
+                               "n_classes": len(counts), "clips_per_class": counts}
+    metrics["retrieval"] = retrieval_section(test, n_draws=n_draws, seed=seed)
+    metrics["recognition"], artefacts = recognition_section(test)
+    metrics["gzsl"] = gzsl_section(inputs, exclude_own=gzsl_exclude_own)
+    metrics["localization"], loc_artefacts = localization_section(inputs)
+    artefacts.update(loc_artefacts)
+    return metrics, artefacts

@@ -1,0 +1,90 @@
+"""One optimisation step and the numeric settings around it (shared by
+``llinet-train`` and ``bench/train_throughput.py``)."""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from model.training.distributed import DistInfo, gather_with_grad_local
+from model.network.llinet import LLINet
+from model.network.loss import LLINetLoss
+from model.network.inputs import normalise_images
+
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def configure_precision(precision: str, deterministic: bool = False) -> None:
+    """fp32: strict IEEE fp32 matmuls/convs; tf32 and bf16 allow TF32 on Ampere+ GPUs."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    allow_tf32 = precision in ("tf32", "bf16")
+    torch.backends.cuda.matmul.allow_tf32 = allow_tf32
+    torch.backends.cudnn.allow_tf32 = allow_tf32
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+
+
+@contextlib.contextmanager
+def autocast(precision: str, device: torch.device) -> Iterator[None]:
+    if precision == "bf16":
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
+def build_optimizer(model: LLINet, lr: float, momentum: float, weight_decay: float,
+                    decay_every: int, decay_factor: float
+                    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """SGD over the image / audio / transform groups; only the image lr decays (per epoch)."""
+    groups = model.parameter_groups()
+    optimizer = torch.optim.SGD(
+        [{"params": groups[name], "name": name} for name in ("image", "audio", "transform")],
+        lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+    def image_factor(epoch: int) -> float:
+        return decay_factor ** (epoch // decay_every) if decay_every > 0 else 1.0
+
+    def constant(epoch: int) -> float:
+        return 1.0
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [image_factor, constant, constant])
+    return optimizer, scheduler
+
+
+class TrainStep:
+    """Move a batch to the device, forward, gather across ranks, loss, backward, SGD step."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, criterion: LLINetLoss,
+                 device: torch.device, sample_rate: int, precision: str = "fp32",
+                 channels_last: bool = False, dist_info: DistInfo = DistInfo()) -> None:
+        self.model, self.optimizer, self.criterion = model, optimizer, criterion
+        self.device, self.sample_rate, self.precision = device, sample_rate, precision
+        self.channels_last, self.dist_info = channels_last, dist_info
+
+    def to_device(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        non_blocking = self.device.type == "cuda"
+        images = batch["images"].to(self.device, non_blocking=non_blocking)
+        waves = batch["waves"].to(self.device, non_blocking=non_blocking)
+        labels = batch["labels"].to(self.device, non_blocking=non_blocking)
+        images = normalise_images(images)  # uint8 travels (4x less than float), normalised here
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images, waves, labels
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        images, waves, labels = self.to_device(batch)
+        with autocast(self.precision, self.device):
+            out = self.model(images, waves, self.sample_rate)
+        info = self.dist_info
+        total, parts = self.criterion(
+            gather_with_grad_local(out["v"].float(), info), gather_with_grad_local(out["a"].float(), info),
+            gather_with_grad_local(out["v_hat"].float(), info), gather_with_grad_local(out["a_bar"].float(), info),
+            gather_with_grad_local(labels, info))
+        self.optimizer.zero_grad(set_to_none=True)
+        (total * info.world_size).backward()
+        self.optimizer.step()
+        return total.detach(), parts

@@ -44,7 +44,7 @@ import pandas as pd
 
 from builder.io.atomic import atomic_open, atomic_write_bytes
 from builder.errors import InputError
-from builder.export.stage import ExportReport, Sample, file_bytes, iter_progress, mask_jpeg
+from builder.export.samples import ExportReport, Sample, file_bytes, iter_progress, mask_jpeg
 
 DATA_DIR = "traindata"
 INDEX_FILE = "export_index.csv"

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from builder.io.atomic import atomic_write_json
-from builder.export.stage import ExportReport, Sample, iter_progress, mask_png, shards_by_split
+from builder.export.samples import ExportReport, Sample, iter_progress, mask_png, shards_by_split
 from builder.manifest.membership import sha256_file
 from builder.io.tarball import write_tar
 

@@ -39,7 +39,7 @@ import pandas as pd
 
 from builder.io.atomic import atomic_open, atomic_write_json, atomic_write_text
 from builder.errors import InputError
-from builder.export.stage import prepare_samples
+from builder.export.samples import prepare_samples
 from builder.manifest.membership import clip_order, curation_decision, media_file, sha256_file, truthy
 from builder.io.tarball import write_tar
 from builder.io.status_log import StatusLog

@@ -36,15 +36,15 @@ from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from builder.demo.zeroshot_set import picture, tone, write_wav  # noqa: E402
+from model.network.config import ModelConfig  # noqa: E402
+from model.network.factory import build_model  # noqa: E402
+from model.network.inputs import load_rgb, resize_center_crop  # noqa: E402
+from model.network.loss import LLINetLoss  # noqa: E402
 from model.training.batch_source import DeviceResidentBatches, planned_batches, resident_bytes  # noqa: E402
 from model.training.cache import CacheSpec, decode_audio, open_or_build_cache  # noqa: E402
-from model.network.config import ModelConfig  # noqa: E402
 from model.training.data import epoch_plan, split_data, train_resize_size  # noqa: E402
 from model.training.engine import TrainStep, build_optimizer, configure_precision  # noqa: E402
-from model.network.factory import build_model  # noqa: E402
-from model.network.loss import LLINetLoss  # noqa: E402
-from model.network.inputs import load_rgb, resize_center_crop  # noqa: E402
-from builder.demo.zeroshot_set import picture, tone, write_wav  # noqa: E402
 
 # Official LLINet code on one H100, batch 32, end to end over real files (DESIGN.md §6).
 OFFICIAL_E2E_AS_SHIPPED, OFFICIAL_E2E_8_WORKERS = 18.7, 100.9
@@ -156,8 +156,8 @@ def main() -> None:
             model = model.to(memory_format=torch.channels_last)
         optimizer, _ = build_optimizer(model, 1e-3, 0.9, 1e-3, 10, 0.5)
         if compile_:  # as llinet-train --compile: the encoders, in place
-            model.network.image_encoder.compile()
-            model.network.audio_encoder.compile()
+            model.image_encoder.compile()
+            model.audio_encoder.compile()
         step = TrainStep(model, optimizer, LLINetLoss(), device, rate, precision, channels_last)
         on_device = {"images": torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, device=device),
                      "waves": (torch.randn(batch, 1, clip_samples, device=device) * 0.1),

@@ -11,11 +11,11 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from model.network.config import ModelConfig
+from model.network.factory import build_model
+from model.network.loss import LLINetLoss
 from model.training.distributed import DistInfo
 from model.training.engine import TrainStep, build_optimizer
-from model.network.factory import build_model
 from model.training.global_bn import GlobalBatchNorm2d, convert_to_global_bn
-from model.network.loss import LLINetLoss
 from support.gloo import free_port, gloo_group
 
 WORLD, BATCH, RATE = 2, 8, 16000
@@ -91,7 +91,7 @@ def _llinet_step(convert: bool, info: DistInfo, part: slice = slice(None)) -> di
     torch.manual_seed(0)
     model = build_model(LLINET).double()
     model.register_forward_pre_hook(_images_to_float64)
-    model.network.logmel.register_forward_hook(lambda module, args, features: features.double())
+    model.logmel.register_forward_hook(lambda module, args, features: features.double())
     if convert:
         convert_to_global_bn(model)
     net = nn.parallel.DistributedDataParallel(model) if info.enabled else model
@@ -152,7 +152,7 @@ def test_world_size_one_is_bit_identical_to_batchnorm() -> None:
 def test_convert_keeps_parameters_buffers_and_flags() -> None:
     torch.manual_seed(0)
     model = build_model(LLINET)
-    model.network.image_encoder.layer4.eval()
+    model.image_encoder.layer4.eval()
     before = {name: (type(m), m.training) for name, m in model.named_modules()}
     params, buffers = dict(model.named_parameters()), dict(model.named_buffers())
     keys = list(model.state_dict())

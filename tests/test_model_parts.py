@@ -44,7 +44,7 @@ def test_paper_model_shapes_and_trainable_parts() -> None:
     assert v.shape == (1, 1024) and local.shape == (1, 1024, 16, 16) and a.shape == (1, 1024)
     assert s.shape == (1, 16, 16)
     assert torch.allclose(a.norm(dim=1), torch.ones(1), atol=1e-5)
-    encoder = model.network.image_encoder
+    encoder = model.image_encoder
     assert [m.out_features for m in (encoder.head[0], encoder.head[2])] == [2048, 1024]
     assert not any(p.requires_grad for m in encoder.frozen_modules() for p in m.parameters())
     assert all(p.requires_grad for p in encoder.attention_layer.parameters())
@@ -128,7 +128,7 @@ def test_total_loss_weights_attention_term() -> None:
 
 
 def _bn_running_mean(model) -> torch.Tensor:
-    return model.network.image_encoder.stem[1].running_mean.clone()
+    return model.image_encoder.stem[1].running_mean.clone()
 
 
 def test_frozen_backbone_bn_in_train_mode_by_default_and_frozen_option() -> None:
@@ -166,8 +166,8 @@ def test_image_weights_from_path(tmp_path) -> None:
     path = tmp_path / "r18.pth"
     torch.save(reference.state_dict(), path)
     model = build_model(ModelConfig(backbone="resnet18", image_size=64, image_weights=str(path)))
-    assert torch.equal(model.network.image_encoder.layer4[0].conv1.weight, reference.layer4[0].conv1.weight)
-    assert torch.equal(model.network.image_encoder.attention_layer[0].conv1.weight, reference.layer3[0].conv1.weight)
+    assert torch.equal(model.image_encoder.layer4[0].conv1.weight, reference.layer4[0].conv1.weight)
+    assert torch.equal(model.image_encoder.attention_layer[0].conv1.weight, reference.layer3[0].conv1.weight)
     torch.save(torchvision.models.resnet34(weights=None).state_dict(), tmp_path / "r34.pth")
     with pytest.raises(ImageWeightsError, match="do not fit torchvision resnet18"):
         build_model(ModelConfig(backbone="resnet18", image_weights=str(tmp_path / "r34.pth")))

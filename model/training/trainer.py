@@ -8,28 +8,37 @@ import itertools
 import math
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from builder.io.atomic import atomic_write_text
 from builder.errors import InputError, LlinetError
+from builder.io.atomic import atomic_write_text
 from model.network.attention import attend
-from model.training.batch_source import choose_placement, planned_batches
-from model.training.cache import CacheSpec, open_or_build_cache
 from model.network.checkpoint import load_checkpoint, save_checkpoint
 from model.network.config import ModelConfig
-from model.training.data import (TEST_SPLITS, TRAIN_SPLIT, SplitData, epoch_plan, read_media_manifest,
-                        sequential_plan, split_data, train_resize_size)
+from model.network.factory import build_model
+from model.network.inputs import MediaError, load_waveform
+from model.network.loss import LLINetLoss, matching_loss
+from model.training.batch_source import choose_placement, planned_batches
+from model.training.cache import CacheSpec, open_or_build_cache
+from model.training.data import (
+    TEST_SPLITS,
+    TRAIN_SPLIT,
+    SplitData,
+    epoch_plan,
+    read_media_manifest,
+    sequential_plan,
+    split_data,
+    train_resize_size,
+)
 from model.training.distributed import DistInfo, barrier, cleanup, init_distributed
 from model.training.engine import TrainStep, autocast, build_optimizer, configure_precision
-from model.network.factory import build_model
 from model.training.global_bn import convert_to_global_bn
-from model.network.loss import LLINetLoss, matching_loss
-from model.network.inputs import MediaError, load_waveform
 from model.training.options import SELECT_METRICS, TrainOptions
 from model.training.validation import prototype_accuracy, retrieval_map
 
@@ -233,8 +242,8 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
     if opts.compile:
         # Compile the encoders in place: state_dict keys stay unchanged and the
         # log-mel (complex STFT, per-rate filterbank cache) stays eager.
-        model.network.image_encoder.compile()
-        model.network.audio_encoder.compile()
+        model.image_encoder.compile()
+        model.audio_encoder.compile()
     net: Any = model
     if info.enabled:
         net = torch.nn.parallel.DistributedDataParallel(

@@ -10,6 +10,7 @@ import ast
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -171,7 +172,7 @@ def test_no_import_cycle():
             graph[edge.source].add(edge.target)
     cycles = find_cycles(graph)
     where = {(e.source, e.target): e for e in edges}
-    message = "\n\n".join(" -> ".join(cycle) + "\n" + _where(where[(a, b)] for a, b in zip(cycle, cycle[1:]))
+    message = "\n\n".join(" -> ".join(cycle) + "\n" + _where(where[(a, b)] for a, b in pairwise(cycle))
                           for cycle in cycles)
     assert not cycles, f"import cycle(s):\n{message}"
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from builder.io.atomic import atomic_open, atomic_write_text
 from builder.export.samples import ExportReport, Sample, file_bytes, iter_progress, mask_png, shards_by_split
+from builder.io.atomic import atomic_open, atomic_write_text
 
 ROWS_PER_GROUP = 64
 MEDIA = pa.struct([("bytes", pa.binary()), ("path", pa.string())])

@@ -42,9 +42,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from builder.io.atomic import atomic_open, atomic_write_bytes
 from builder.errors import InputError
 from builder.export.samples import ExportReport, Sample, file_bytes, iter_progress, mask_jpeg
+from builder.io.atomic import atomic_open, atomic_write_bytes
 
 DATA_DIR = "traindata"
 INDEX_FILE = "export_index.csv"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import io
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -95,7 +95,7 @@ def prepare_samples(manifest: pd.DataFrame, root: Path, annotations: Path | None
         clip_id = str(row["clip_id"])
         full_rel = str(row.get("frame_full_path", "") or "")
         samples.append(Sample(
-            clip_id=clip_id, row=row,
+            clip_id=clip_id, row={str(k): v for k, v in row.items()},
             audio=media_file(root, row["audio_path"], clip_id, "audio_path"),
             frame=media_file(root, row["frame_path"], clip_id, "frame_path"),
             frame_full=media_file(root, full_rel, clip_id, "frame_full_path") if full_rel else None,

@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from builder.io.atomic import atomic_write_json
 from builder.export.samples import ExportReport, Sample, iter_progress, mask_png, shards_by_split
-from builder.manifest.membership import sha256_file
+from builder.io.atomic import atomic_write_json
 from builder.io.tarball import write_tar
+from builder.manifest.membership import sha256_file
 
 SHARD_LIST = "shards.json"
 

@@ -27,10 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # the test suite's local HTTP server
 
-from builder.fetch.stage import fetch  # noqa: E402
-from builder.fetch.options import DEFAULT_OUTPUT_ARGS, FetchOptions  # noqa: E402
-from builder.media.ffmpeg import check_clip, probe  # noqa: E402
 from builder.demo.videos import SynthSpec, synth_clip  # noqa: E402
+from builder.fetch.options import DEFAULT_OUTPUT_ARGS, FetchOptions  # noqa: E402
+from builder.fetch.stage import fetch  # noqa: E402
+from builder.media.ffmpeg import check_clip, probe  # noqa: E402
 from support.http_server import LocalHTTPServer  # noqa: E402
 from support.media import manifest_rows, ytid_for  # noqa: E402
 

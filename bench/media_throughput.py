@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from builder.media.frames import FrameOptions, frames_shard  # noqa: E402
 from builder.demo.videos import SynthSpec, synth_clip  # noqa: E402
+from builder.media.frames import FrameOptions, frames_shard  # noqa: E402
 from builder.media.trim import TrimOptions, trim_shard  # noqa: E402
 
 

@@ -28,8 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model.evaluation.metrics.localization import llinet_localization, lvs_localization, select_llinet_k  # noqa: E402
 from model.evaluation.metrics.recognition import zero_shot_recognition  # noqa: E402
-from model.evaluation.metrics.retrieval import (naive_rank_queries, rank_queries,  # noqa: E402
-                                     retrieval_metrics)
+from model.evaluation.metrics.retrieval import naive_rank_queries, rank_queries, retrieval_metrics  # noqa: E402
 
 
 def timed(fn, *args, **kwargs):

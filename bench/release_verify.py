@@ -33,13 +33,18 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from builder.demo.synthetic_release import make_dataset, render_frame, source_audio, write_wav  # noqa: E402
 from builder.export.stage import ExportOptions, export  # noqa: E402
 from builder.manifest.schema import read_manifest  # noqa: E402
 from builder.release.build import ReleaseOptions, build_release  # noqa: E402
-from builder.demo.synthetic_release import make_dataset, render_frame, source_audio, write_wav  # noqa: E402
+from builder.release.fingerprint import (  # noqa: E402
+    THRESHOLDS,
+    audio_fingerprint,
+    audio_similarity,
+    frame_fingerprint,
+    frame_similarity,
+)
 from builder.release.verify import VerifyOptions, verify  # noqa: E402
-from builder.release.fingerprint import (THRESHOLDS, audio_fingerprint, audio_similarity,  # noqa: E402
-                                        frame_fingerprint, frame_similarity)
 
 FFMPEG = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
 CODECS = (("aac", "48k", 44100, "m4a"), ("libmp3lame", "32k", 22050, "mp3"), ("libopus", "24k", 48000, "ogg"))
@@ -103,8 +108,8 @@ def separation(seeds: int, work: Path) -> None:
 
 
 def throughput(clips: int, work: Path) -> None:
-    from PIL import Image
     import soundfile
+    from PIL import Image
     per_class = max(1, clips // 5)
     built = make_dataset(work / "build", per_class=per_class, rate=44100, frame_height=360, frame_width=640,
                          unavailable=0, curation=False)

@@ -37,13 +37,12 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from builder.annotate.coco import (AnnotationContext, add_mask, new_annotations, save_annotations,  # noqa: E402
-                              save_clip_mask)
+from builder.annotate.coco import AnnotationContext, add_mask, new_annotations, save_annotations, save_clip_mask  # noqa: E402
 from builder.audioset.classes import load_classes  # noqa: E402
 from builder.commands.common import INSTRUMENT32  # noqa: E402
 from builder.curate.decisions import Decision, record_decision, write_decisions  # noqa: E402
-from builder.review.state import ReviewSession, mask_to_runs  # noqa: E402
 from builder.review.server import ReviewServer  # noqa: E402
+from builder.review.state import ReviewSession, mask_to_runs  # noqa: E402
 
 CLASSES = load_classes(INSTRUMENT32 / "classes.csv")
 CAP = 150

@@ -19,7 +19,8 @@ import ctypes
 import multiprocessing
 import signal
 import sys
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from builder.errors import InputError
 
@@ -61,7 +62,7 @@ class Distributor:
         self._ray_started = False
         self._remote_cache: dict[Callable, Any] = {}
 
-    def __enter__(self) -> "Distributor":
+    def __enter__(self) -> Distributor:
         if self.kind == "ray":
             self._start_ray()
         elif self.workers > 1:

@@ -8,10 +8,25 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 
-from builder.annotate.coco import (MASKED_SPLITS, AnnotationContext, add_mask, categories_from_classes,
-                              decode_segmentation, delete_clip_masks, encode_mask, image_id_for_clip,
-                              load_annotations, mask_for_clip, masks_for_clip, new_annotations, open_annotations,
-                              remove_masks, save_annotations, save_clip_mask, validate_mask)
+from builder.annotate.coco import (
+    MASKED_SPLITS,
+    AnnotationContext,
+    add_mask,
+    categories_from_classes,
+    decode_segmentation,
+    delete_clip_masks,
+    encode_mask,
+    image_id_for_clip,
+    load_annotations,
+    mask_for_clip,
+    masks_for_clip,
+    new_annotations,
+    open_annotations,
+    remove_masks,
+    save_annotations,
+    save_clip_mask,
+    validate_mask,
+)
 from builder.audioset.classes import load_classes
 from builder.commands.common import INSTRUMENT32
 from builder.errors import InputError

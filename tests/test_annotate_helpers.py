@@ -57,7 +57,7 @@ def box(side: int, top: int, left: int, bottom: int, right: int, width: int | No
 
 def save_mask(path: Path, mask: np.ndarray, *, mode: str = "L", scale: int = 255, **kwargs) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    image = Image.fromarray((mask.astype(np.uint8) * scale))
+    image = Image.fromarray(mask.astype(np.uint8) * scale)
     if mode != "L":
         image = image.convert(mode)
     image.save(path, **kwargs)

@@ -11,8 +11,14 @@ import pytest
 from PIL import Image
 
 from builder.annotate.coco import AnnotationContext, mask_for_clip, masks_for_clip, new_annotations
-from builder.annotate.importers import (apply_items, clip_from_name, load_mask_image, read_coco, read_labelme,
-                                     read_mask_folder)
+from builder.annotate.importers import (
+    apply_items,
+    clip_from_name,
+    load_mask_image,
+    read_coco,
+    read_labelme,
+    read_mask_folder,
+)
 from builder.audioset.classes import load_classes
 from builder.commands.common import INSTRUMENT32
 from builder.errors import InputError

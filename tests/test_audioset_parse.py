@@ -5,7 +5,7 @@ import gzip
 
 import pytest
 
-from builder.audioset.parse import (ParseStats, discover_segment_files, iter_segments, load_ontology)
+from builder.audioset.parse import ParseStats, discover_segment_files, iter_segments, load_ontology
 from builder.errors import InputError
 from builder_helpers import EMPTY_HEADER, MID, row, write_segments, ytid
 
@@ -55,8 +55,8 @@ BAD_ROWS = [
     ("non-numeric end", f'{ytid(9)}, 0.000, 1O.000, "/m/0342h"\n', "end_seconds", "expected a number"),
     ("nan start", f'{ytid(9)}, nan, 10.000, "/m/0342h"\n', "start_seconds", "finite"),
     ("end before start", f'{ytid(9)}, 10.000, 10.000, "/m/0342h"\n', "end_seconds", "greater than"),
-    ("short ytid", f'abc, 0.000, 10.000, "/m/0342h"\n', "YTID", "malformed YouTube ID"),
-    ("path ytid", f'../../etc/x, 0.000, 10.000, "/m/0342h"\n', "YTID", "malformed YouTube ID"),
+    ("short ytid", 'abc, 0.000, 10.000, "/m/0342h"\n', "YTID", "malformed YouTube ID"),
+    ("path ytid", '../../etc/x, 0.000, 10.000, "/m/0342h"\n', "YTID", "malformed YouTube ID"),
     ("12-char ytid", f'{ytid(9)}x, 0.000, 10.000, "/m/0342h"\n', "YTID", "malformed YouTube ID"),
     ("unknown mid", f'{ytid(9)}, 0.000, 10.000, "/m/0342h,/m/notreal"\n', "positive_labels", "unknown label MID"),
     ("empty label", f'{ytid(9)}, 0.000, 10.000, "/m/0342h,"\n', "positive_labels", "empty label"),

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from builder.audioset.parse import load_ontology
 from builder.audioset.classes import check_against_ontology, load_classes, resolve_name
+from builder.audioset.parse import load_ontology
 from builder.commands.main import main
 from builder.errors import InputError
 from conftest import REPO_ROOT

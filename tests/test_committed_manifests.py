@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from builder.audioset.parse import load_ontology
 from builder.audioset.classes import load_classes
-from builder.commands.main import main
+from builder.audioset.parse import load_ontology
 from builder.commands.common import BUNDLED_AUDIOSET, INSTRUMENT32
+from builder.commands.main import main
 from builder.manifest.schema import read_manifest_dir
 from builder.selection.split import audit_manifest
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from builder.commands.main import main
-from builder.curate.stage import CurateOptions, clip_flags, curate
 from builder.curate.decisions import make_decision
+from builder.curate.stage import CurateOptions, clip_flags, curate
 from builder.errors import InputError
 from builder.manifest.ids import make_clip_id
 from builder.manifest.schema import read_manifest, read_manifest_dir, write_manifest, write_manifest_dir

@@ -5,8 +5,16 @@ import multiprocessing
 
 import pytest
 
-from builder.curate.decisions import (DECISION_COLUMNS, Decision, make_decision, parse_decisions, read_decisions,
-                                      record_decision, remove_decision, write_decisions)
+from builder.curate.decisions import (
+    DECISION_COLUMNS,
+    Decision,
+    make_decision,
+    parse_decisions,
+    read_decisions,
+    record_decision,
+    remove_decision,
+    write_decisions,
+)
 from builder.errors import InputError
 
 A, B, C = "aaaaaaaaaaa_0", "bbbbbbbbbbb_30000", "ccccccccccc_5000"
@@ -30,7 +38,7 @@ def test_reads_valid_file_with_bom_quotes_and_any_column_order(tmp_path):
     path.write_bytes(("\ufeffreviewer,clip_id,decision,reason\n"
                       f'ana,{A},accept,\n'
                       f'ben,{B},reject,"no instrument, only a poster"\n'
-                      "\n").encode("utf-8"))
+                      "\n").encode())
     got = read_decisions(path, known_clips=[A, B, C])
     assert set(got) == {A, B}
     assert got[A].decision == "accept" and got[A].reviewer == "ana" and got[A].time == ""

@@ -8,8 +8,8 @@ import pytest
 
 from builder.distributor import Distributor, chunk, default_shard_size
 from builder.errors import InputError
-from builder.fetch.stage import fetch
 from builder.fetch.options import FetchOptions
+from builder.fetch.stage import fetch
 from builder.media.frames import FrameOptions, frames
 from builder.media.trim import TrimOptions, trim
 from support.http_server import LocalHTTPServer, Response

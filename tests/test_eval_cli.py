@@ -11,12 +11,12 @@ import torch
 from PIL import Image
 from pycocotools import mask as mask_utils
 
+from builder.demo.zeroshot_set import SyntheticSpec, generate_synthetic_set
 from builder.manifest.schema import read_manifest, write_manifest
+from model.evaluation.cli import main
 from model.network.checkpoint import save_checkpoint
 from model.network.config import ModelConfig
-from model.evaluation.cli import main
 from model.network.factory import build_model
-from builder.demo.zeroshot_set import SyntheticSpec, generate_synthetic_set
 
 
 def coco_for(clip_ids: list[str], size: int) -> dict:

@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from model.evaluation.embed import EmbeddingSet, load_embeddings, save_embeddings
-from model.evaluation.pipeline import EvalInputs, compute_metrics
 from model.evaluation.metrics.localization import llinet_localization
 from model.evaluation.metrics.masks import mask_to_grid
 from model.evaluation.metrics.retrieval import cosine_similarity, retrieval_metrics
+from model.evaluation.pipeline import EvalInputs, compute_metrics
 from model.evaluation.report import FIGURES, write_report
 
 RNG_SEED = 0

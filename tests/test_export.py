@@ -15,11 +15,11 @@ import soundfile
 from PIL import Image
 
 from builder.commands.main import main
-from builder.errors import InputError
-from builder.export.stage import ExportOptions, export
-from builder.export.masks import load_masks
-from builder.manifest.schema import read_manifest, write_manifest
 from builder.demo.synthetic_release import TEST_CLASSES, TRAIN_CLASSES, make_dataset
+from builder.errors import InputError
+from builder.export.masks import load_masks
+from builder.export.stage import ExportOptions, export
+from builder.manifest.schema import read_manifest, write_manifest
 
 
 @pytest.fixture(scope="module")

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from builder.commands.main import main
+from builder.demo.videos import grey_to_index_mod20, second_colour
 from builder.errors import InputError
-from builder.fetch.stage import fetch
 from builder.fetch.options import FetchOptions
+from builder.fetch.stage import fetch
 from builder.manifest.schema import read_manifest, write_manifest
 from builder.media.ffmpeg import probe
-from builder.demo.videos import grey_to_index_mod20, second_colour
 from support.fake_youtube import player_error, player_json
 from support.http_server import LocalHTTPServer, Response, Route
 from support.media import manifest_rows, ytid_for

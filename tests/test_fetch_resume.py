@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from builder.fetch.stage import fetch
 from builder.fetch.options import FetchOptions
+from builder.fetch.stage import fetch
 from builder.manifest.schema import read_manifest, write_manifest
 from support.http_server import LocalHTTPServer, Response, Route
 from support.media import manifest_rows, ytid_for

@@ -7,13 +7,13 @@ import time
 import pytest
 
 from builder.errors import InputError
-from builder.fetch.stage import FetchSummary, validate_rows
-from builder.fetch.options import FetchOptions, build_url, check_template
 from builder.fetch.errors import HALT, PERMANENT, TRANSIENT, classify_exception, classify_message
+from builder.fetch.options import FetchOptions, build_url, check_template
 from builder.fetch.quota import FAILED, GONE, OK, build_plans, pending_clips, resolve, walk
 from builder.fetch.rate import NodeRateLimiter
-from builder.manifest.ids import InvalidYtidError
+from builder.fetch.stage import FetchSummary, validate_rows
 from builder.io.status_log import StatusLog
+from builder.manifest.ids import InvalidYtidError
 from support.media import manifest_rows, ytid_for
 
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from builder.commands.main import main
+from builder.demo.videos import grey_to_index_mod20, second_colour
 from builder.errors import InputError
-from builder.media.frames import FrameOptions, centre_square, frame_flags, frame_times, frames, grab_frames
 from builder.manifest.schema import read_manifest, write_manifest
 from builder.media.ffmpeg import probe
-from builder.demo.videos import grey_to_index_mod20, second_colour
+from builder.media.frames import FrameOptions, centre_square, frame_flags, frame_times, frames, grab_frames
 from support.media import by_name, media_manifest
 
 NAMES = ["h264_aac", "vp9_opus", "mpeg4_mp3", "portrait", "dark", "corrupt"]

@@ -7,8 +7,8 @@ import pytest
 import soundfile
 
 from builder.commands.main import main
-from builder.manifest.schema import read_manifest, write_manifest_dir
 from builder.demo.videos import grey_to_index_mod20, second_colour
+from builder.manifest.schema import read_manifest, write_manifest_dir
 from support.http_server import LocalHTTPServer, Response
 from support.media import manifest_rows, ytid_for
 

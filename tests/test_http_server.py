@@ -153,7 +153,7 @@ def _reset_by_peer() -> socket.socket:
             accepted.settimeout(0.05)
             accepted.recv(1)
             break
-        except socket.timeout:
+        except TimeoutError:
             continue
         except OSError:
             break

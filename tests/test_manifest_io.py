@@ -6,9 +6,9 @@ import os
 import pandas as pd
 import pytest
 
-from builder.io.atomic import atomic_open, atomic_write_text
 from builder.commands.main import main
 from builder.errors import InputError
+from builder.io.atomic import atomic_open, atomic_write_text
 from builder.manifest.ids import InvalidYtidError, make_clip_id, validate_clip_id, validate_ytid
 from builder.manifest.schema import read_manifest, write_manifest
 from builder_helpers import MID, classes_csv, row, write_segments, ytid

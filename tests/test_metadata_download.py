@@ -15,11 +15,22 @@ from pathlib import Path
 
 import pytest
 
-from builder.commands.main import main
 from builder.audioset.download import (
-    BALANCED, CLASS_INDEX, EVAL, MANIFEST_NAME, METADATA_FILES, ONTOLOGY, PINNED_SHA256, UNBALANCED,
-    ChecksumError, DownloadError, copy_metadata, default_urls, download_metadata,
+    BALANCED,
+    CLASS_INDEX,
+    EVAL,
+    MANIFEST_NAME,
+    METADATA_FILES,
+    ONTOLOGY,
+    PINNED_SHA256,
+    UNBALANCED,
+    ChecksumError,
+    DownloadError,
+    copy_metadata,
+    default_urls,
+    download_metadata,
 )
+from builder.commands.main import main
 from builder.errors import InputError, LlinetError
 from builder.io.http import fetch
 from support.http_server import LocalHTTPServer, Response, Route

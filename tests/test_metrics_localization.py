@@ -8,12 +8,22 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from builder.errors import InputError
-from model.evaluation.metrics.localization import (LLINET_THRESHOLDS, LVS_THRESHOLDS, ciou, iou,
-                                        llinet_localization, llinet_predict, llinet_protocol,
-                                        lvs_localization, lvs_predict, select_llinet_k,
-                                        success_curve, trapezoid_auc, upsample_maps)
-from model.evaluation.metrics.masks import (center_square, decode_coco_masks, mask_to_grid,
-                                 mask_to_square)
+from model.evaluation.metrics.localization import (
+    LLINET_THRESHOLDS,
+    LVS_THRESHOLDS,
+    ciou,
+    iou,
+    llinet_localization,
+    llinet_predict,
+    llinet_protocol,
+    lvs_localization,
+    lvs_predict,
+    select_llinet_k,
+    success_curve,
+    trapezoid_auc,
+    upsample_maps,
+)
+from model.evaluation.metrics.masks import center_square, decode_coco_masks, mask_to_grid, mask_to_square
 
 
 def test_llinet_threshold_and_iou_hand_computed():

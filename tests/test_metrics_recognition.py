@@ -4,10 +4,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.evaluation.metrics.recognition import (calibrated_gzsl, class_prototypes, confusion_matrix,
-                                       encode_labels, gzsl_scores, harmonic_mean,
-                                       mean_class_accuracy, prototype_distances,
-                                       tune_calibration, zero_shot_recognition)
+from model.evaluation.metrics.recognition import (
+    calibrated_gzsl,
+    class_prototypes,
+    confusion_matrix,
+    encode_labels,
+    gzsl_scores,
+    harmonic_mean,
+    mean_class_accuracy,
+    prototype_distances,
+    tune_calibration,
+    zero_shot_recognition,
+)
 
 # Audio prototypes: class 0 -> (1, 0), class 1 -> (0, 3), class 2 -> (5, 5).
 AUDIO = np.array([[0, 0], [2, 0], [0, 4], [0, 2], [5, 5]], dtype=float)

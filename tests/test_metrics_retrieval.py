@@ -5,9 +5,17 @@ import numpy as np
 import pytest
 import torch
 
-from model.evaluation.metrics.retrieval import (OFFICIAL_COLUMN, first_query_per_class, llinet_map,
-                                     llinet_map_draws, naive_rank_queries, per_class_ap,
-                                     rank_queries, retrieval_metrics, standard_retrieval)
+from model.evaluation.metrics.retrieval import (
+    OFFICIAL_COLUMN,
+    first_query_per_class,
+    llinet_map,
+    llinet_map_draws,
+    naive_rank_queries,
+    per_class_ap,
+    rank_queries,
+    retrieval_metrics,
+    standard_retrieval,
+)
 
 
 def test_ap_hand_computed_single_query():

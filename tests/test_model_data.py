@@ -12,11 +12,16 @@ from PIL import Image
 
 from builder.errors import InputError
 from builder.manifest.schema import write_manifest
-from model.training.cache import CacheSpec, cache_key, open_or_build_cache
-from model.training.batch_source import (DeviceResidentBatches, choose_placement, cut_crops_gather, cut_crops_sliced,
-                                resident_bytes)
-from model.training.data import PlannedBatches, epoch_plan, read_media_manifest, split_data, train_resize_size
 from model.network.inputs import MediaError, eval_image_transform, load_waveform
+from model.training.batch_source import (
+    DeviceResidentBatches,
+    choose_placement,
+    cut_crops_gather,
+    cut_crops_sliced,
+    resident_bytes,
+)
+from model.training.cache import CacheSpec, cache_key, open_or_build_cache
+from model.training.data import PlannedBatches, epoch_plan, read_media_manifest, split_data, train_resize_size
 
 
 @pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "PCM_U8"])

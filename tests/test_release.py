@@ -13,12 +13,12 @@ import pytest
 from PIL import Image
 
 from builder.commands.main import main
+from builder.demo.synthetic_release import make_dataset
 from builder.errors import InputError
 from builder.io.tarball import safe_extract
 from builder.manifest.schema import read_manifest
 from builder.release.build import ReleaseOptions, build_release
 from builder.release.stats import BEGIN, END, update_release_stats
-from builder.demo.synthetic_release import make_dataset
 from support.release import release_of
 
 DATE = "2026-02-01"

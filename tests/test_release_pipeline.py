@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from builder.commands.main import main
+from builder.demo.videos import SynthSpec, synth_clip
 from builder.manifest.ids import make_clip_id
 from builder.manifest.schema import write_manifest
-from builder.demo.videos import SynthSpec, synth_clip
 
 CLIPS = (  # (class, mid, split, spec)
     ("Banjo", "/m/018j2", "train", SynthSpec(loud=(6.0, 9.0))),

@@ -9,6 +9,7 @@ import sys
 import threading
 
 import numpy as np
+
 from builder.annotate.coco import load_annotations, mask_for_clip
 from builder.commands.main import main
 from builder.curate.decisions import read_decisions

@@ -8,8 +8,8 @@ import json
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -20,8 +20,8 @@ from builder.audioset.classes import load_classes
 from builder.commands.common import INSTRUMENT32
 from builder.manifest.ids import make_clip_id
 from builder.manifest.schema import read_manifest_dir, write_manifest_dir
-from builder.review.state import ReviewSession
 from builder.review.server import ReviewServer
+from builder.review.state import ReviewSession
 
 CLASSES = load_classes(INSTRUMENT32 / "classes.csv")
 MID = {c.name: c.mid for c in CLASSES}

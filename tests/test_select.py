@@ -7,8 +7,8 @@ import random
 import pandas as pd
 import pytest
 
-from builder.audioset.parse import load_ontology
 from builder.audioset.classes import load_classes
+from builder.audioset.parse import load_ontology
 from builder.errors import InputError
 from builder.manifest.schema import read_manifest_dir, write_manifest_dir
 from builder.selection.select import AMBIGUOUS_POLICIES, SelectOptions, held_out_closure, select_clips

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from builder.audioset.parse import load_ontology
 from builder.audioset.classes import load_classes
+from builder.audioset.parse import load_ontology
 from builder.errors import InputError
 from builder.selection.select import SelectOptions, select_clips
 from builder.selection.split import SplitOptions, audit_manifest, class_splits, split_manifest

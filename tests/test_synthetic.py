@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from model.network.checkpoint import model_from_checkpoint
-from model.training.data import load_eval_image, load_waveform, read_media_manifest
 from builder.demo.zeroshot_set import SyntheticSpec, class_layout, generate_synthetic_set, render_class_video
+from model.network.checkpoint import model_from_checkpoint
 from model.training.cli import main
+from model.training.data import load_eval_image, load_waveform, read_media_manifest
 from model.training.validation import retrieval_map
 
 SMALL = SyntheticSpec(n_train_classes=4, per_class=3, seconds=0.25, image_size=48, seed=11)

@@ -10,11 +10,10 @@ import pytest
 import soundfile
 import torch
 
+from builder.demo.zeroshot_set import SyntheticSpec, generate_synthetic_set
 from model.network.config import ModelConfig
 from model.network.factory import build_model
-from builder.demo.zeroshot_set import SyntheticSpec, generate_synthetic_set
 from model.training.cli import main
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # see conftest.py
 

@@ -10,9 +10,9 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from model.training.distributed import DistInfo, gather_with_grad_local
-from model.network.loss import LLINetLoss
 from builder.demo.zeroshot_set import SyntheticSpec, generate_synthetic_set
+from model.network.loss import LLINetLoss
+from model.training.distributed import DistInfo, gather_with_grad_local
 from support.gloo import free_port, gloo_group
 
 REPO = Path(__file__).resolve().parents[1]

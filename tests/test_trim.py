@@ -8,9 +8,9 @@ import pytest
 import soundfile
 
 from builder.commands.main import main
+from builder.demo.videos import LOUD, QUIET
 from builder.manifest.schema import read_manifest, write_manifest
 from builder.media.ffmpeg import decode_audio
-from builder.demo.videos import LOUD, QUIET
 from builder.media.trim import TrimOptions, rms_dbfs, trim, window_offset_samples
 from support.media import by_name, media_manifest
 

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from builder.commands.main import main
+from builder.demo.synthetic_release import clip_seed, make_dataset, render_frame, source_audio, write_jpeg, write_wav
 from builder.errors import InputError
 from builder.manifest.schema import read_manifest
-from builder.demo.synthetic_release import clip_seed, make_dataset, render_frame, source_audio, write_jpeg, write_wav
+from builder.release.fingerprint import THRESHOLDS, audio_similarity, frame_similarity
 from builder.release.verify import VerifyOptions, verify
-from builder.release.fingerprint import (THRESHOLDS, audio_similarity, frame_similarity)
 from support.release import release_of
 
 FFMPEG = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-threads", "1"]

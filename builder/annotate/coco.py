@@ -25,20 +25,21 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from pycocotools import mask as mask_utils
 
 from builder import __version__
-from builder.io.atomic import atomic_write_text
 from builder.audioset.classes import TargetClass
 from builder.curate.decisions import locked
 from builder.errors import InputError, LlinetError, read_json_file
 from builder.fetch.quota import parse_bool
+from builder.io.atomic import atomic_write_text
 
 MASKED_SPLITS = ("test", "val_unseen")
 ANNOTATIONS_FILE = "annotations.json"

@@ -30,15 +30,22 @@ import math
 import os
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
-from builder.annotate.coco import AnnotationContext, add_mask, decode_segmentation, norm_name, remove_masks, \
-    validate_mask
+from builder.annotate.coco import (
+    AnnotationContext,
+    add_mask,
+    decode_segmentation,
+    norm_name,
+    remove_masks,
+    validate_mask,
+)
 from builder.errors import InputError, read_json_file
 from builder.manifest.ids import CLIP_ID_RE
 

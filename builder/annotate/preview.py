@@ -15,8 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from builder.annotate.coco import AnnotationContext, masks_for_clip
-from builder.io.atomic import atomic_open
 from builder.errors import InputError
+from builder.io.atomic import atomic_open
 
 PALETTE = ((255, 40, 40), (40, 200, 255), (255, 210, 0), (120, 255, 80), (255, 80, 220), (255, 140, 0))
 CAPTION = 30

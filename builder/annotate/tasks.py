@@ -23,8 +23,8 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 from builder.annotate.coco import AnnotationContext, MaskTarget, image_id_for_clip, new_annotations
-from builder.io.atomic import atomic_write_json, atomic_write_text
 from builder.errors import InputError
+from builder.io.atomic import atomic_write_json, atomic_write_text
 
 LABEL_STUDIO_PREFIX = "/data/local-files/?d="
 IMAGES_DIR = "images"

@@ -10,13 +10,13 @@ import csv
 import difflib
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
-from builder.io.atomic import atomic_open
 from builder.audioset.parse import Ontology
 from builder.errors import InputError
+from builder.io.atomic import atomic_open
 
 CLASS_COLUMNS = ("name", "mid", "display_name", "split")
 CLASS_SPLITS = ("train", "test")

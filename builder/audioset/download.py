@@ -15,13 +15,13 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 from urllib.parse import urlsplit
 
-from builder.io.atomic import atomic_write_json
 from builder.errors import InputError, LlinetError
+from builder.io.atomic import atomic_write_json
 from builder.io.http import ChecksumError, DownloadError, fetch, sha256_file
 
 __all__ = ["ChecksumError", "DownloadError", "FileRecord", "copy_metadata", "download_metadata",
@@ -213,7 +213,7 @@ def _copy_verified(source: Path, dest_dir: Path, relpath: str, *, expected: str 
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
 
 
 def _read_manifest(dest_dir: Path) -> dict:

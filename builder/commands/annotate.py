@@ -4,8 +4,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.annotate.coco import ANNOTATIONS_FILE, MASKED_SPLITS, AnnotationContext, annotations_for_clip, \
-    load_annotations, new_annotations, open_annotations, save_annotations
+from builder.annotate.coco import (
+    ANNOTATIONS_FILE,
+    MASKED_SPLITS,
+    AnnotationContext,
+    annotations_for_clip,
+    load_annotations,
+    new_annotations,
+    open_annotations,
+    save_annotations,
+)
 from builder.annotate.importers import apply_items, read_coco, read_labelme, read_mask_folder
 from builder.annotate.preview import contact_sheet
 from builder.annotate.tasks import LABEL_STUDIO_PREFIX, export_tasks

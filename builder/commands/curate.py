@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.io.atomic import atomic_write_json
 from builder.audioset.classes import load_classes
-from builder.curate.stage import ALL_FLAGS, CurateOptions, curate, summary_table
 from builder.curate.decisions import DECISION_COLUMNS, read_decisions
+from builder.curate.stage import ALL_FLAGS, CurateOptions, curate, summary_table
 from builder.errors import InputError
+from builder.io.atomic import atomic_write_json
 from builder.manifest.schema import read_manifest, read_manifest_dir, write_manifest, write_manifest_dir
 
 REPORT_FILE = "curate_report.json"

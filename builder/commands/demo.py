@@ -19,14 +19,14 @@ import json
 import time
 from pathlib import Path
 
-from builder.io.atomic import atomic_write_json
-from builder.audioset.parse import discover_segment_files, load_ontology
 from builder.audioset.classes import check_against_ontology, load_classes
+from builder.audioset.parse import discover_segment_files, load_ontology
 from builder.commands.common import BUNDLED_AUDIOSET, INSTRUMENT32
 from builder.commands.select import REPORT_FILE, print_report
 from builder.commands.split import AUDIT_FILE, print_audit
 from builder.demo.pipeline import DemoOptions, synthetic_demo
 from builder.errors import LlinetError
+from builder.io.atomic import atomic_write_json
 from builder.manifest.schema import SELECTION_FILE, write_manifest_dir
 from builder.selection.select import SelectOptions, select_clips
 from builder.selection.split import SplitOptions, split_manifest

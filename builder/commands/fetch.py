@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from builder.errors import InputError
-from builder.fetch.stage import FetchOptions, fetch
 from builder.fetch.options import YOUTUBE_TEMPLATE
+from builder.fetch.stage import FetchOptions, fetch
 from builder.manifest.schema import read_manifest, read_manifest_dir, write_manifest
 
 EXIT_HALTED = 3

@@ -5,8 +5,8 @@ import argparse
 
 from builder.commands.fetch import add_distributor_args, load_manifests
 from builder.commands.trim import add_media_io_args, io_paths, print_counts
-from builder.media.frames import FrameOptions, frames
 from builder.manifest.schema import write_manifest
+from builder.media.frames import FrameOptions, frames
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 import argparse
 
 from builder.audioset.download import (
-    METADATA_FILES, UNBALANCED, copy_metadata, download_metadata, stderr_log,
+    METADATA_FILES,
+    UNBALANCED,
+    copy_metadata,
+    download_metadata,
+    stderr_log,
 )
 
 

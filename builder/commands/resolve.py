@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.audioset.parse import load_ontology
 from builder.audioset.classes import check_against_ontology, check_unique, load_classes, resolve_name, write_classes
+from builder.audioset.parse import load_ontology
 from builder.commands.common import add_audioset_arg, format_table
 
 

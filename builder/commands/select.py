@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.io.atomic import atomic_write_json
-from builder.audioset.parse import SOURCE_FILES, discover_segment_files, load_ontology
 from builder.audioset.classes import check_against_ontology, load_classes
+from builder.audioset.parse import SOURCE_FILES, discover_segment_files, load_ontology
 from builder.commands.common import add_audioset_arg, format_table
+from builder.io.atomic import atomic_write_json
 from builder.manifest.schema import write_manifest_dir
 from builder.selection.select import AMBIGUOUS_POLICIES, RULES, SelectOptions, SelectReport, select_clips
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.audioset.parse import discover_segment_files, load_ontology
 from builder.audioset.classes import check_against_ontology, load_classes
+from builder.audioset.parse import discover_segment_files, load_ontology
 from builder.commands.common import add_audioset_arg
 from builder.selection.subset import write_subset
 

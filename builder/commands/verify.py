@@ -9,8 +9,8 @@ import argparse
 from pathlib import Path
 
 from builder.commands.common import format_table
-from builder.release.verify import STATUSES, VerifyOptions, verify, write_report
 from builder.release.fingerprint import THRESHOLDS
+from builder.release.verify import STATUSES, VerifyOptions, verify, write_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:

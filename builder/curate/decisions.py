@@ -34,13 +34,13 @@ import csv
 import fcntl
 import io
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterable, Iterator
 
-from builder.io.atomic import atomic_open
 from builder.errors import InputError
+from builder.io.atomic import atomic_open
 from builder.manifest.ids import CLIP_ID_RE
 
 DECISION_COLUMNS = ("clip_id", "decision", "reason", "reviewer", "time")
@@ -60,12 +60,12 @@ class Decision:
     def row(self) -> list[str]:
         return [self.clip_id, self.decision, self.reason, self.reviewer, self.time]
 
-    def same_fields(self, other: "Decision") -> bool:
+    def same_fields(self, other: Decision) -> bool:
         return self.row() == other.row()
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def make_decision(clip_id: str, decision: str, reason: str = "", reviewer: str = "", time: str | None = None,

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from builder.fetch.stage import fetch
+from builder.demo.mirror import MirrorServer
+from builder.demo.videos import SynthSpec, synth_clip
 from builder.fetch.options import FetchOptions
-from builder.media.frames import FrameOptions, frames
+from builder.fetch.stage import fetch
 from builder.manifest.ids import make_clip_id
 from builder.manifest.schema import write_manifest
-from builder.demo.videos import SynthSpec, synth_clip
-from builder.demo.mirror import MirrorServer
+from builder.media.frames import FrameOptions, frames
 from builder.media.trim import TrimOptions, trim
 
 # (ytid, class, initially selected, spec or None for "video is gone")

@@ -65,7 +65,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
 
 
 class _FolderHandler(BaseHTTPRequestHandler):
-    server: "_FolderHTTPServer"
+    server: _FolderHTTPServer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         pass  # a demo/test helper: no access log on stderr
@@ -144,7 +144,7 @@ class MirrorServer:
         self._server: _FolderHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "MirrorServer":
+    def start(self) -> MirrorServer:
         if self._server is None:
             self._server = _FolderHTTPServer(self._address, self.folder)
             self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
@@ -161,7 +161,7 @@ class MirrorServer:
         self._thread.join(timeout=5)
         self._server = self._thread = None
 
-    def __enter__(self) -> "MirrorServer":
+    def __enter__(self) -> MirrorServer:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

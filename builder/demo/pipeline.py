@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
 from builder.audioset.classes import TargetClass, write_classes
+from builder.demo.mirror import MirrorServer
 from builder.errors import LlinetError
 from builder.manifest.ids import make_clip_id
 from builder.manifest.schema import read_manifest, write_manifest_dir
-from builder.demo.mirror import MirrorServer
 
 DEMO_VERSION = "0.1.0"
 DEMO_DATE = "2026-01-01"  # fixed, so the demo release is byte-reproducible
@@ -91,8 +91,8 @@ def write_masks(manifest: pd.DataFrame, videos: pd.DataFrame, root: Path, out: P
 
 def synthetic_demo(out: Path, options: DemoOptions = DemoOptions(), log: Callable[[str], None] = print) -> dict:
     from builder.commands.main import main as build
-    from model.evaluation.cli import main as evaluate
     from builder.demo.zeroshot_set import render_synthetic_videos
+    from model.evaluation.cli import main as evaluate
     from model.training.cli import main as train
 
     out = Path(out)

@@ -20,8 +20,8 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from builder.io.atomic import atomic_write_json
 

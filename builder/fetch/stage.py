@@ -25,22 +25,21 @@ import shutil
 import sys
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 from tqdm import tqdm
 
 from builder.distributor import Distributor, chunk, default_shard_size
 from builder.errors import InputError, LlinetError
-from builder.fetch.ytdlp import fetch_shard
 from builder.fetch.options import STATUS_LOG, TMP_DIR, FetchOptions, build_url
-from builder.fetch.quota import FAILED, GONE, INITIAL_COLUMN, OK, build_plans, initial_selection, \
-    pending_clips, resolve
+from builder.fetch.quota import FAILED, GONE, INITIAL_COLUMN, OK, build_plans, initial_selection, pending_clips, resolve
 from builder.fetch.rate import clear_halt, halt_reason
-from builder.manifest.ids import InvalidYtidError, validate_clip_id, validate_ytid
+from builder.fetch.ytdlp import fetch_shard
 from builder.io.status_log import StatusLog
+from builder.manifest.ids import InvalidYtidError, validate_clip_id, validate_ytid
 
 __all__ = ["FetchOptions", "FetchSummary", "fetch", "FetchHalted", "validate_rows"]
 

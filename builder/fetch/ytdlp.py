@@ -24,12 +24,21 @@ from pathlib import Path
 from typing import Any
 
 from builder.fetch.errors import HALT, PERMANENT, Failure, classify_exception, media_failure, one_line
-from builder.fetch.options import (ADVICE, CLIPS_DIR, DIRECT_MEDIA_SUFFIXES, STATUS_LOG,
-                                   TMP_DIR, YOUTUBE_HOSTS, FetchOptions, build_url)
+from builder.fetch.options import (
+    ADVICE,
+    CLIPS_DIR,
+    DIRECT_MEDIA_SUFFIXES,
+    STATUS_LOG,
+    TMP_DIR,
+    YOUTUBE_HOSTS,
+    FetchOptions,
+    build_url,
+)
 from builder.fetch.rate import NodeRateLimiter, halt_reason, request_halt, sleep_with_halt
+from builder.io.status_log import StatusLog
 from builder.manifest.ids import validate_clip_id, validate_ytid
 from builder.media.ffmpeg import MediaError, check_clip, first_line, probe
-from builder.io.status_log import StatusLog
+
 
 def find_existing(root: Path, clip_id: str) -> Path | None:
     folder = root / CLIPS_DIR
@@ -267,8 +276,9 @@ class ClipDownloader:
 
     def _error_page(self, url: str, exc: BaseException) -> str:
         """For a 403, read the error page (bot checks hide there); '' otherwise."""
-        from builder.fetch.errors import http_status_of
         from yt_dlp.networking import Request
+
+        from builder.fetch.errors import http_status_of
 
         status, _ = http_status_of(exc)
         if status != 403:

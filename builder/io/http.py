@@ -24,15 +24,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from tqdm import tqdm
 
 from builder import __version__
-from builder.io.atomic import atomic_write_json
 from builder.errors import LlinetError
+from builder.io.atomic import atomic_write_json
 
 CHUNK_BYTES = 256 * 1024
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})

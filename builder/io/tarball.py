@@ -11,11 +11,11 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
-from builder.io.atomic import atomic_open
 from builder.errors import InputError
+from builder.io.atomic import atomic_open
 
 FILE_MODE = 0o644
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from builder.io.atomic import atomic_open
 from builder.errors import InputError
+from builder.io.atomic import atomic_open
 from builder.manifest.ids import CLIP_ID_RE, YTID_RE
 
 

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
 
 from builder.distributor import Distributor, chunk, default_shard_size
 from builder.errors import InputError
+from builder.io.status_log import StatusLog
 from builder.manifest.ids import validate_clip_id
 from builder.media.ffmpeg import MediaError
-from builder.io.status_log import StatusLog
 
 
 @dataclass(frozen=True)

@@ -37,14 +37,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from builder.io.atomic import atomic_open, atomic_write_json, atomic_write_text
 from builder.errors import InputError
 from builder.export.samples import prepare_samples
-from builder.manifest.membership import clip_order, curation_decision, media_file, sha256_file, truthy
-from builder.io.tarball import write_tar
+from builder.io.atomic import atomic_open, atomic_write_json, atomic_write_text
 from builder.io.status_log import StatusLog
-from builder.release.fingerprint import (FingerprintError, audio_fingerprint, frame_fingerprint,
-                                        save_fingerprints)
+from builder.io.tarball import write_tar
+from builder.manifest.membership import clip_order, curation_decision, media_file, sha256_file, truthy
+from builder.release.fingerprint import FingerprintError, audio_fingerprint, frame_fingerprint, save_fingerprints
 
 VERSION_RE = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?")
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -125,8 +124,9 @@ def _float(row: dict, key: str) -> float:
 def id_manifest(manifest: pd.DataFrame, root: Path, annotations: Path | None, source: str,
                 progress: bool = True) -> tuple[pd.DataFrame, list[str], list, list]:
     """The ID manifest plus (clip ids, audio prints, frame prints) of the released clips."""
-    from tqdm import tqdm
     import sys
+
+    from tqdm import tqdm
 
     samples, selection = prepare_samples(manifest, root, annotations, source)
     by_id = {s.clip_id: s for s in samples}

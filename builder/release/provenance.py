@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from builder import __version__
-from builder.manifest.membership import sha256_file
 from builder.io.status_log import StatusLog
+from builder.manifest.membership import sha256_file
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "librosa", "soundfile", "pillow", "opencv-python-headless",
             "pycocotools", "matplotlib", "torch", "torchaudio", "torchcodec", "yt-dlp")

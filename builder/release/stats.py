@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from builder.io.atomic import atomic_write_text
 from builder.errors import InputError
+from builder.io.atomic import atomic_write_text
 
 SPLIT_ORDER = ("train", "val_seen", "test_seen", "val_unseen", "test")
 COLOURS = {"train": "#3b75af", "test": "#ef8636", "val_seen": "#8cb8de", "test_seen": "#2f9e44",

@@ -22,19 +22,27 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 
-from builder.io.atomic import atomic_write_json
 from builder.errors import InputError
-from builder.manifest.membership import media_file, sha256_file
+from builder.io.atomic import atomic_write_json
 from builder.io.tarball import safe_extract
+from builder.manifest.membership import media_file, sha256_file
 from builder.release.build import CHECKSUMS, FINGERPRINTS, ID_MANIFEST, read_id_manifest
-from builder.release.fingerprint import (THRESHOLDS, FingerprintError, audio_fingerprint, audio_similarity,
-                                        frame_fingerprint, frame_similarity, load_fingerprints)
+from builder.release.fingerprint import (
+    THRESHOLDS,
+    FingerprintError,
+    audio_fingerprint,
+    audio_similarity,
+    frame_fingerprint,
+    frame_similarity,
+    load_fingerprints,
+)
 
 STATUSES = ("identical", "equivalent", "different", "missing")
 

@@ -24,18 +24,26 @@ or climb out with ``..`` are never served.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from builder.annotate.coco import (MASKED_SPLITS, AnnotationContext, delete_clip_masks, load_annotations,
-                              mask_for_clip, open_annotations, save_clip_mask)
+from builder.annotate.coco import (
+    MASKED_SPLITS,
+    AnnotationContext,
+    delete_clip_masks,
+    load_annotations,
+    mask_for_clip,
+    open_annotations,
+    save_clip_mask,
+)
 from builder.audioset.classes import TargetClass
-from builder.curate.stage import CurateOptions, curate, initial_selection, resolve_cap
 from builder.curate.decisions import Decision, make_decision, read_decisions, record_decision, remove_decision
+from builder.curate.stage import CurateOptions, curate, initial_selection, resolve_cap
 from builder.errors import InputError
 from builder.manifest.ids import InvalidYtidError, validate_clip_id
 

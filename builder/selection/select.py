@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
-from builder.audioset.parse import Ontology, ParseStats, iter_segments
 from builder.audioset.classes import TargetClass
+from builder.audioset.parse import Ontology, ParseStats, iter_segments
 from builder.errors import InputError
 from builder.manifest.ids import make_clip_id
 

@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from builder.audioset.parse import Ontology
 from builder.audioset.classes import TargetClass
+from builder.audioset.parse import Ontology
 from builder.errors import InputError, LlinetError
 from builder.selection.select import held_out_closure, infer_cap, recap
 

@@ -13,9 +13,9 @@ import os
 import shutil
 from pathlib import Path
 
-from builder.io.atomic import atomic_open
-from builder.audioset.parse import SOURCE_FILES, Ontology, iter_segments
 from builder.audioset.classes import TargetClass
+from builder.audioset.parse import SOURCE_FILES, Ontology, iter_segments
+from builder.io.atomic import atomic_open
 
 HEADER = "# AudioSet segments carrying the listed classes' MIDs (llinet subset of {name})\n" \
          "# YTID, start_seconds, end_seconds, positive_labels\n"

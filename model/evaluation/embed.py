@@ -24,10 +24,10 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from builder.io.atomic import atomic_open
 from builder.errors import InputError
-from model.training.cache import CacheSpec, DecodedClips
+from builder.io.atomic import atomic_open
 from model.network.inputs import normalise_images
+from model.training.cache import CacheSpec, DecodedClips
 
 NPZ_FIELDS = ("clip_ids", "classes", "image", "audio", "maps", "frame_paths")
 
@@ -54,7 +54,7 @@ class EmbeddingSet:
     def __len__(self) -> int:
         return len(self.clip_ids)
 
-    def subset(self, rows: np.ndarray, split: str | None = None) -> "EmbeddingSet":
+    def subset(self, rows: np.ndarray, split: str | None = None) -> EmbeddingSet:
         paths = self.frame_paths[rows] if len(self.frame_paths) else self.frame_paths
         return EmbeddingSet(split or self.split, self.clip_ids[rows], self.classes[rows],
                             self.image[rows], self.audio[rows], self.maps[rows], paths)

@@ -15,11 +15,20 @@ from typing import Any
 import numpy as np
 
 from model.evaluation.embed import EmbeddingSet
-from model.evaluation.metrics.localization import (LLINET_K_VALUES, llinet_localization, lvs_localization,
-                                        select_llinet_k)
+from model.evaluation.metrics.localization import (
+    LLINET_K_VALUES,
+    llinet_localization,
+    lvs_localization,
+    select_llinet_k,
+)
 from model.evaluation.metrics.masks import mask_to_grid, mask_to_square
-from model.evaluation.metrics.recognition import (calibrated_gzsl, confusion_matrix, encode_labels,
-                                       prototype_distances, zero_shot_recognition)
+from model.evaluation.metrics.recognition import (
+    calibrated_gzsl,
+    confusion_matrix,
+    encode_labels,
+    prototype_distances,
+    zero_shot_recognition,
+)
 from model.evaluation.metrics.retrieval import cosine_similarity, retrieval_metrics
 
 #: k used when no validation image has a mask: fixed before looking at any data

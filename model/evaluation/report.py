@@ -15,8 +15,7 @@ import numpy as np
 from builder.io.atomic import atomic_write_json, atomic_write_text
 from model.evaluation import plots as eval_plots
 from model.evaluation.pipeline import EvalInputs
-from model.evaluation.published import (LEAKAGE_NOTE, LOCALIZATION, RECOGNITION, RETRIEVAL_COLUMNS,
-                                  RETRIEVAL_TABLE1)
+from model.evaluation.published import LEAKAGE_NOTE, LOCALIZATION, RECOGNITION, RETRIEVAL_COLUMNS, RETRIEVAL_TABLE1
 
 FIGURES = {"curves": "success_curves.png", "confusion": "confusion_matrix.png",
            "overlays": "attention_overlays.png", "per_class": "per_class.png"}

@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from builder.io.atomic import atomic_open
 from builder.errors import InputError
+from builder.io.atomic import atomic_open
 from model.network.config import ModelConfig
 from model.network.factory import build_model
 from model.network.llinet import LLINet

@@ -111,7 +111,7 @@ class ImageEncoder(nn.Module):
     def frozen_modules(self) -> tuple[nn.Module, ...]:
         return (self.stem, self.layer3, self.layer4)
 
-    def train(self, mode: bool = True) -> "ImageEncoder":
+    def train(self, mode: bool = True) -> ImageEncoder:
         super().train(mode)
         if mode and self.frozen_bn:
             # Option: frozen backbone BN uses its running statistics and never updates them.

@@ -20,7 +20,7 @@ memory (host RAM on a CPU), else ``host``.
 from __future__ import annotations
 
 import os
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch

@@ -18,8 +18,8 @@ from torch.utils.data import Dataset
 
 from builder.errors import InputError
 from builder.manifest.schema import read_manifest
-from model.training.cache import MediaCache
 from model.network.inputs import eval_image_transform, load_waveform  # noqa: F401 - re-exported API
+from model.training.cache import MediaCache
 
 MEDIA_REQUIRED = ("clip_id", "class", "split", "audio_path", "frame_path")
 TRAIN_SPLIT = "train"

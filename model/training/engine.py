@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn
 
-from model.training.distributed import DistInfo, gather_with_grad_local
+from model.network.inputs import normalise_images
 from model.network.llinet import LLINet
 from model.network.loss import LLINetLoss
-from model.network.inputs import normalise_images
+from model.training.distributed import DistInfo, gather_with_grad_local
 
 PRECISIONS = ("fp32", "tf32", "bf16")
 

@@ -40,11 +40,12 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Mapping, Union
+from typing import Union
 from urllib.parse import urlsplit
 
 from builder.demo.mirror import UNSATISFIABLE, parse_range  # one Range parser, shared with the demo mirror
@@ -58,7 +59,7 @@ CLIENT_GONE_ERRNOS = frozenset({errno.ENOTCONN, errno.ECONNRESET, errno.EPIPE, e
 class Route:
     """Content with server behaviour options (all default to a well-behaved server)."""
 
-    content: Union[bytes, bytearray, memoryview, os.PathLike]
+    content: bytes | bytearray | memoryview | os.PathLike
     content_type: str | None = None        # default: guessed from the URL path
     ignore_range: bool = False             # answer 200 + whole body, like servers without Range support
     truncate_after: int | None = None      # send only this many body bytes, then drop the connection
@@ -96,7 +97,7 @@ class RequestLog:
 RouteSpec = Union[bytes, bytearray, memoryview, os.PathLike, Route, Callable[[RequestLog], object]]
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
     timeout = 10  # idle keep-alive connections are closed after this many seconds
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
@@ -258,7 +259,7 @@ def drop_connection(connection: socket.socket) -> None:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    owner: "LocalHTTPServer"
+    owner: LocalHTTPServer
 
 
 class LocalHTTPServer:
@@ -281,7 +282,7 @@ class LocalHTTPServer:
             self.set_route(path, spec)
 
     # -- lifecycle ---------------------------------------------------------
-    def start(self) -> "LocalHTTPServer":
+    def start(self) -> LocalHTTPServer:
         if self._server is not None:
             return self
         handler = type("Handler", (_Handler,), {
@@ -322,7 +323,7 @@ class LocalHTTPServer:
             time.sleep(0.01)
         return False
 
-    def __enter__(self) -> "LocalHTTPServer":
+    def __enter__(self) -> LocalHTTPServer:
         return self.start()
 
     def __exit__(self, exc_type, exc, tb) -> None:

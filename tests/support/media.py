@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from builder.manifest.ids import make_clip_id
 from builder.demo.videos import SynthSpec, corrupt_file, synth_clip
+from builder.manifest.ids import make_clip_id
 
 # name -> (file name, spec). Sizes are small: the content, not the pixels, is under test.
 CLIPS: dict[str, tuple[str, SynthSpec | None]] = {

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from builder.demo.synthetic_release import SynthDataset
 from builder.manifest.schema import read_manifest
 from builder.release.build import ReleaseOptions, build_release
-from builder.demo.synthetic_release import SynthDataset
 
 RELEASE_DATE = "2026-02-01"
 

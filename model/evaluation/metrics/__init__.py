@@ -7,12 +7,20 @@
 
 Definitions: ../shared/DESIGN.md §4 and each module's docstring.
 """
-from model.evaluation.metrics.localization import (LLINET_K_VALUES, llinet_localization, lvs_localization,
-                                        select_llinet_k)
-from model.evaluation.metrics.recognition import (encode_labels, gzsl_scores, harmonic_mean,
-                                       tune_calibration, zero_shot_recognition)
-from model.evaluation.metrics.retrieval import (cosine_similarity, rank_queries, retrieval_metrics,
-                                     standard_retrieval)
+from model.evaluation.metrics.localization import (
+                                        LLINET_K_VALUES,
+                                        llinet_localization,
+                                        lvs_localization,
+                                        select_llinet_k,
+)
+from model.evaluation.metrics.recognition import (
+                                        encode_labels,
+                                        gzsl_scores,
+                                        harmonic_mean,
+                                        tune_calibration,
+                                        zero_shot_recognition,
+)
+from model.evaluation.metrics.retrieval import cosine_similarity, rank_queries, retrieval_metrics, standard_retrieval
 
 __all__ = [
     "LLINET_K_VALUES", "cosine_similarity", "encode_labels", "gzsl_scores", "harmonic_mean",

@@ -20,7 +20,8 @@ mean IoU; they land within about a point of it.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

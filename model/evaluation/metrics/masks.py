@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
 from builder.errors import InputError, read_json_file
 
 

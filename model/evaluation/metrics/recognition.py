@@ -13,7 +13,8 @@ Distances are smaller-is-closer; ``argmin`` ties go to the lower class index.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

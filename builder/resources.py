@@ -7,7 +7,12 @@ installed wheel alike):
   ``classes.csv``, ``clips.csv``, ``reserve.csv`` and the reports);
 * the bundled AudioSet metadata slice (``builder/audioset/data``): every
   segment row that carries one of the 32 classes' MIDs, plus the ontology, so
-  the offline demo reproduces the committed manifests byte for byte.
+  the offline demo reproduces the committed manifests byte for byte;
+
+and the review page's static files (``builder/review/static``).
+
+Every module that needs one of them asks here rather than building a path
+from its own ``__file__``, so there is one place that knows the layout.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from importlib.resources import files
 from pathlib import Path
 
 INSTRUMENT32 = "instrument32"
+CLASSES_FILE = "classes.csv"
 
 
 def _directory(package: str, *parts: str) -> Path:
@@ -34,3 +40,16 @@ def committed_manifests(name: str = INSTRUMENT32) -> Path:
 def bundled_audioset() -> Path:
     """The bundled AudioSet metadata slice (ontology + the INSTRUMENT-32 segment rows)."""
     return _directory("builder.audioset", "data", "audioset_instrument32")
+
+
+def committed_classes(name: str = INSTRUMENT32) -> Path:
+    """The class list (``classes.csv``) of a committed manifest set."""
+    path = committed_manifests(name) / CLASSES_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: packaged data missing (reinstall llinet)")
+    return path
+
+
+def review_static() -> Path:
+    """The review page's HTML, JavaScript and CSS."""
+    return _directory("builder.review", "static")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up llinet on a fresh Debian/Ubuntu machine: system ffmpeg, a venv in .venv,
-# and the pinned Python packages (setup.cfg). Safe to rerun: it only installs what is missing.
+# and llinet with the tested dependency versions (constraints.txt). Safe to rerun: it only installs
+# what is missing or at another version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,7 @@ if [ ! -x .venv/bin/python ]; then
     echo "[setup] creating .venv"
     "$PY" -m venv .venv
 fi
-echo "[setup] installing llinet and its pinned dependencies into .venv (first time: a few minutes, ~8 GB)"
+echo "[setup] installing llinet and the tested dependency set (constraints.txt) into .venv (first time: a few minutes, ~8 GB)"
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[dev]"
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
 echo "[setup] done: ffmpeg $(ffmpeg -version | head -n1 | cut -d' ' -f3), $(.venv/bin/python --version)"

@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from builder.audioset.classes import check_against_ontology, load_classes
+from builder.audioset.classes import check_against_ontology, load_classes, write_classes
 from builder.audioset.parse import discover_segment_files, load_ontology
 from builder.commands.common import BUNDLED_AUDIOSET, INSTRUMENT32
 from builder.commands.select import REPORT_FILE, print_report
@@ -86,6 +86,8 @@ def metadata_demo(args: argparse.Namespace) -> None:
     print("\n[3/3] split (preset paper) + leakage audit")
     manifest, audit = split_manifest(manifest, classes, ontology, SplitOptions(preset="paper"))
     write_manifest_dir(manifest, manifest_dir)
+    # The folder carries its class list, so it is complete for fetch/annotate/curate and for comparison.
+    write_classes(classes, manifest_dir / "classes.csv")
     atomic_write_json(manifest_dir / REPORT_FILE, report.to_dict())
     atomic_write_json(manifest_dir / AUDIT_FILE, audit)
     print_audit(audit)

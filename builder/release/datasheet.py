@@ -13,6 +13,7 @@ from pathlib import Path
 
 from builder.io.atomic import atomic_write_text
 from builder.manifest.schema import read_manifest_dir
+from builder.resources import committed_manifests
 
 BEGIN, END = "<!-- composition:begin -->", "<!-- composition:end -->"
 
@@ -68,6 +69,6 @@ def update_datasheet(datasheet: str | Path, manifest_dir: str | Path) -> bool:
 
 
 if __name__ == "__main__":  # python -m builder.release.datasheet [DATASET.md] [MANIFEST_DIR]
-    root = Path(__file__).resolve().parents[2]
-    args = sys.argv[1:] or [root / "DATASET.md", root / "manifests" / "instrument32"]
+    # DATASET.md lives in the source tree only (run this from a checkout); the manifests are the packaged ones.
+    args = sys.argv[1:] or [Path("DATASET.md"), committed_manifests()]
     print("updated" if update_datasheet(*args) else "up to date")

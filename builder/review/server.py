@@ -36,9 +36,10 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from builder.errors import InputError, LlinetError
+from builder.resources import review_static
 from builder.review.state import ReviewError, ReviewSession
 
-STATIC_DIR = Path(__file__).with_name("static")
+STATIC_DIR = review_static()
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
 MEDIA_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp",

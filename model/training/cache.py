@@ -60,6 +60,14 @@ def decode_audio(path: str, spec: CacheSpec) -> np.ndarray:
     return fit_length(mono, spec.clip_samples).astype(np.float32, copy=False)
 
 
+def keep_item(item: tuple) -> tuple:
+    """The loader's collate for :class:`DecodedClips` items: as they are (numpy arrays, None, error
+    lines), not converted to tensors. A module-level function, not a lambda: loader workers started
+    with ``spawn`` or ``forkserver`` (macOS and Windows, and Python 3.14's Linux default) get the
+    collate function pickled, and a lambda cannot be."""
+    return item
+
+
 class DecodedClips(Dataset):
     """Per clip: (index, frame uint8 [3,S,S], mono wave [T], errors); a file that fails to decode gives
     None and an error line instead of an exception. Used by the cache build and ``llinet-eval``."""
@@ -125,7 +133,7 @@ def open_or_build_cache(cache_root: str | os.PathLike, clip_ids: list[str], audi
         ok = np.zeros(count, dtype=bool)
         errors: list[str] = []
         loader = DataLoader(DecodedClips(audio_files, frame_files, spec), batch_size=None,
-                            num_workers=workers, collate_fn=lambda item: item)
+                            num_workers=workers, collate_fn=keep_item)
         for index, image, wave, item_errors in tqdm(loader, total=count, desc=f"decoding {label}",
                                                     unit="clip", disable=not progress):
             if item_errors:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,9 @@ class LlinetError(Exception):
 class InputError(LlinetError):
     """Bad input: names file, 1-based line and field when known."""
 
-    def __init__(self, message: str, *, file: str | Path | None = None,
+    def __init__(self, message: str, *, file: str | os.PathLike[str] | None = None,
                  line: int | None = None, field: str | None = None) -> None:
-        self.file = str(file) if file is not None else None
+        self.file = os.fspath(file) if file is not None else None
         self.line = line
         self.field = field
         self.detail = message

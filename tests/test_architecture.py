@@ -212,3 +212,68 @@ def test_library_does_not_import_the_tests(package):
     _, edges = import_graph()
     bad = [e for e in edges if _inside(e.target, package)]
     assert not bad, f"library code imports test code:\n{_where(bad)}"
+
+
+# --- One module owns the media-root layout -------------------------------------------------------------------------
+LAYOUT_MODULE = "builder.manifest.media_root"
+LAYOUT_FILES = ("manifest.csv", "decisions.csv", "annotations.json")
+LAYOUT_DIRS = ("clips", "audio", "frames", "frames_full")
+STATUS_LOG_SUFFIX = "_status.jsonl"
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def layout_literals(path: Path) -> list[tuple[int, str]]:
+    """(line, text) of string literals that spell a media-root file or folder name as a path.
+
+    Prose (help texts, messages: anything with a space) and docstrings may name the files;
+    a path is a literal that *is* such a name, ends in ``/<name>``, starts with ``<folder>/``,
+    is the right side of ``something / "<folder>"`` or is assigned as a folder name (``X_DIR = "clips"``).
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    skip = _docstrings(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div) and isinstance(node.right, ast.Constant) \
+                and node.right.value in LAYOUT_DIRS:
+            found.append((node.lineno, f'/ "{node.right.value}"'))
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Constant) \
+                and node.value.value in LAYOUT_DIRS \
+                and any(isinstance(t, ast.Name) and t.id.endswith("_DIR") for t in targets):  # CLIPS_DIR = "clips"
+            found.append((node.lineno, f'= "{node.value.value}"'))
+        if not isinstance(node, ast.Constant) or not isinstance(node.value, str) or id(node) in skip:
+            continue
+        text = node.value
+        if not text or any(c.isspace() for c in text):
+            continue
+        name = text.rsplit("/", 1)[-1]
+        # "audio/x.wav", "frames/*.jpg", f"clips/{...}" are paths; "audio/wav" is a MIME type.
+        rest = next((text[len(d) + 1:] for d in LAYOUT_DIRS if text.startswith(f"{d}/")), None)
+        if name in LAYOUT_FILES or name.endswith(STATUS_LOG_SUFFIX) or name == "frames_full" \
+                or (rest is not None and (not rest or "." in rest or "*" in rest)):
+            found.append((node.lineno, text))
+    return sorted(found)
+
+
+def test_layout_literal_finder(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text('"""Writes manifest.csv and clips/."""\n'
+                      'a = root / "manifest.csv"\nb = root / "clips"\nc = f"audio/{x}.wav"\n'
+                      'd = "trim_status.jsonl"\ne = "see manifest.csv for details"\nf = {"audio": 1}\n'
+                      'g = "audio/wav"\nh = "frames/*.jpg"\nCLIPS_DIR = "clips"\n')
+    assert [line for line, _ in layout_literals(module)] == [2, 3, 4, 5, 9, 10]
+
+
+def test_only_media_root_spells_the_media_root_layout():
+    bad = {f"{path.relative_to(REPO_ROOT)}:{line}": text for name, path in library_files().items()
+           if name != LAYOUT_MODULE for line, text in layout_literals(path)}
+    assert not bad, f"media-root names spelled outside {LAYOUT_MODULE} (use MediaRoot / its constants): {bad}"

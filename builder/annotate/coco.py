@@ -40,9 +40,9 @@ from builder.curate.decisions import locked
 from builder.errors import InputError, LlinetError, read_json_file
 from builder.fetch.quota import parse_bool
 from builder.io.atomic import atomic_write_text
+from builder.manifest.media_root import ANNOTATIONS as ANNOTATIONS_FILE  # noqa: F401 - re-exported API
 
 MASKED_SPLITS = ("test", "val_unseen")
-ANNOTATIONS_FILE = "annotations.json"
 SUPERCATEGORY = "musical instrument"
 
 

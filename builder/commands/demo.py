@@ -27,6 +27,7 @@ from builder.commands.split import AUDIT_FILE, print_audit
 from builder.demo.pipeline import DemoOptions, synthetic_demo
 from builder.errors import LlinetError
 from builder.io.atomic import atomic_write_json
+from builder.manifest.media_root import MediaRoot
 from builder.manifest.schema import SELECTION_FILE, write_manifest_dir
 from builder.selection.select import SelectOptions, select_clips
 from builder.selection.split import SplitOptions, split_manifest
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s")
     print(f"  release (verified): {out['release']}")
     print(f"  evaluation report:  {out['report']}")
-    print(f"  review page:        llinet-build review --manifest {out['media'] / 'manifest.csv'} "
+    print(f"  review page:        llinet-build review --manifest {MediaRoot(out['media']).manifest} "
           f"--media {out['media']} --classes {out['classes']}")
     print(f"  unseen-class retrieval R@1 image->audio {100 * retrieval['image_to_audio']['llinet']['r1']:.1f}, "
           f"audio->image {100 * retrieval['audio_to_image']['llinet']['r1']:.1f}; zero-shot accuracy "

@@ -7,10 +7,9 @@ from pathlib import Path
 from builder.commands.common import format_table
 from builder.export.stage import FORMATS, ExportOptions, export
 from builder.io.tarball import default_mtime
+from builder.manifest.media_root import ANNOTATIONS as ANNOTATIONS_NAME
+from builder.manifest.media_root import MANIFEST as MANIFEST_NAME
 from builder.manifest.schema import read_manifest
-
-MANIFEST_NAME = "manifest.csv"
-ANNOTATIONS_NAME = "annotations.json"
 
 
 def add_build_args(p: argparse.ArgumentParser) -> None:

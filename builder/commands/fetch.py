@@ -10,10 +10,11 @@ import pandas as pd
 from builder.errors import InputError
 from builder.fetch.options import YOUTUBE_TEMPLATE
 from builder.fetch.stage import FetchOptions, fetch
+from builder.manifest.media_root import CLIPS_DIR
+from builder.manifest.media_root import MANIFEST as MANIFEST_NAME
 from builder.manifest.schema import read_manifest, read_manifest_dir, write_manifest
 
 EXIT_HALTED = 3
-MANIFEST_NAME = "manifest.csv"
 
 
 def load_manifests(paths: list[Path]) -> tuple[pd.DataFrame, str]:
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     write_manifest(result, out_path)
     print(summary.table())
     print(f"wrote {out_path} ({int(result['selected'].sum())} selected, "
-          f"{int((result['fetch_status'] == 'ok').sum())} files in {args.out / 'clips'})")
+          f"{int((result['fetch_status'] == 'ok').sum())} files in {args.out / CLIPS_DIR})")
     if summary.halted:
         print(f"\nfetch HALTED ({summary.halted.get('error_class')}): {summary.halted.get('message')}\n"
               f"what to do: {summary.halted.get('advice')}", file=sys.stderr)

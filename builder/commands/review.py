@@ -9,10 +9,10 @@ from builder.audioset.classes import load_classes
 from builder.commands.annotate import DEFAULT_CLASSES
 from builder.commands.fetch import load_manifests
 from builder.errors import InputError, LlinetError
+from builder.manifest.media_root import DECISIONS as DECISIONS_FILE
 from builder.review.server import ReviewServer, is_loopback
 from builder.review.state import ReviewSession
 
-DECISIONS_FILE = "decisions.csv"
 DEFAULT_PORT = 8765
 
 

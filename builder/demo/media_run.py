@@ -17,6 +17,7 @@ from builder.demo.videos import SynthSpec, synth_clip
 from builder.fetch.options import FetchOptions
 from builder.fetch.stage import fetch
 from builder.manifest.ids import make_clip_id
+from builder.manifest.media_root import MediaRoot
 from builder.manifest.schema import write_manifest
 from builder.media.frames import FrameOptions, frames
 from builder.media.trim import TrimOptions, trim
@@ -57,5 +58,5 @@ def media_demo(out: Path, *, progress: bool = False) -> dict:
         fetched, summary = fetch(manifest, options)
     trimmed, trim_counts = trim(fetched, TrimOptions(root=out / "media", progress=progress))
     framed, frame_counts = frames(trimmed, FrameOptions(root=out / "media", progress=progress))
-    write_manifest(framed, out / "media" / "manifest.csv")
+    write_manifest(framed, MediaRoot(out / "media").manifest)
     return {"manifest": framed, "fetch": summary, "trim": trim_counts, "frames": frame_counts}

@@ -28,6 +28,7 @@ from builder.audioset.classes import TargetClass, write_classes
 from builder.demo.mirror import MirrorServer
 from builder.errors import LlinetError
 from builder.manifest.ids import make_clip_id
+from builder.manifest.media_root import MediaRoot
 from builder.manifest.schema import read_manifest, write_manifest_dir
 
 DEMO_VERSION = "0.1.0"
@@ -104,6 +105,7 @@ def synthetic_demo(out: Path, options: DemoOptions = DemoOptions(), log: Callabl
     out.mkdir(parents=True)
     marker.touch()
     mirror, media, manifests = out / "mirror", out / "media", out / "synthetic_manifests"
+    layout = MediaRoot(media)
     quiet = [] if options.progress else ["--no-progress"]
     t = _step(log, f"render synthetic videos ({options.per_class} per class) into {mirror}")
     videos = render_synthetic_videos(mirror, n_train_classes=options.n_train_classes, per_class=options.per_class)
@@ -126,14 +128,14 @@ def synthetic_demo(out: Path, options: DemoOptions = DemoOptions(), log: Callabl
     log(f"({time.perf_counter() - t:.1f} s)")
 
     t = _step(log, "annotate: exact disk masks of the unseen-class frames -> COCO")
-    fetched = read_manifest(media / "manifest.csv")
+    fetched = read_manifest(layout.manifest)
     masks = write_masks(fetched, videos, media, out / "masks")
     _run(build, ["annotate", "import", "--root", str(media), "--classes", str(manifests / "classes.csv"),
                  "--from-masks", str(out / "masks")], "annotate")
     log(f"{masks} masks ({time.perf_counter() - t:.1f} s)")
 
     t = _step(log, "curate (automatic filters) -> release -> verify")
-    _run(build, ["curate", "--manifest", str(media / "manifest.csv"), "--classes", str(manifests / "classes.csv")],
+    _run(build, ["curate", "--manifest", str(layout.manifest), "--classes", str(manifests / "classes.csv")],
          "curate")
     release = out / "release"
     _run(build, ["release", "--version", DEMO_VERSION, "--root", str(media), "--date", DEMO_DATE,
@@ -143,7 +145,7 @@ def synthetic_demo(out: Path, options: DemoOptions = DemoOptions(), log: Callabl
 
     t = _step(log, f"llinet-train ({options.epochs} epochs, small CPU config)")
     run_dir = out / "run"
-    _run(train, [str(media / "manifest.csv"), "--output-dir", str(run_dir), "--backbone", "resnet18",
+    _run(train, [str(layout.manifest), "--output-dir", str(run_dir), "--backbone", "resnet18",
                  "--image-size", "64", "--image-weights", "none", "--batch-size", "16", "--lr", "0.005",
                  "--epochs", str(options.epochs), "--workers", "0", "--val-split", "val_unseen",
                  "--seed", "200"] + quiet, "llinet-train")
@@ -151,8 +153,8 @@ def synthetic_demo(out: Path, options: DemoOptions = DemoOptions(), log: Callabl
 
     t = _step(log, "llinet-eval on the unseen test classes")
     report = out / "report"
-    _run(evaluate, ["--checkpoint", str(run_dir / "best.pt"), "--manifest", str(media / "manifest.csv"),
-                    "--split", "test", "--masks", str(media / "annotations.json"), "--report", str(report),
+    _run(evaluate, ["--checkpoint", str(run_dir / "best.pt"), "--manifest", str(layout.manifest),
+                    "--split", "test", "--masks", str(layout.annotations), "--report", str(report),
                     "--workers", "0", "--draws", "200"] + quiet, "llinet-eval")
     log(f"({time.perf_counter() - t:.1f} s)")
     return {"release": release, "report": report / "report.md", "media": media, "run": run_dir,

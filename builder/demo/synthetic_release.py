@@ -22,6 +22,7 @@ import pandas as pd
 
 from builder.io.atomic import atomic_write_bytes, atomic_write_json
 from builder.io.status_log import StatusLog
+from builder.manifest.media_root import AUDIO_DIR, CLIPS_DIR, FRAMES_DIR, FRAMES_FULL_DIR, MediaRoot
 
 TRAIN_CLASSES = (("Accordion", "/m/0mkg"), ("Banjo", "/m/018j2"), ("Piano", "/m/05r5c"))
 TEST_CLASSES = (("Tabla", "/m/01p970"), ("Shofar", "/m/0l14l2"))
@@ -101,10 +102,11 @@ def make_dataset(root: Path, per_class: int = 3, rate: int = 16000, window: floa
     reviewer and its last built clip rejected.
     """
     root = Path(root)
+    layout = MediaRoot(root)
     rows = []
-    fetch_log = StatusLog(root / "fetch_status.jsonl", fsync=False)
-    trim_log = StatusLog(root / "trim_status.jsonl", fsync=False)
-    frames_log = StatusLog(root / "frames_status.jsonl", fsync=False)
+    fetch_log = StatusLog(layout.status_log("fetch"), fsync=False)
+    trim_log = StatusLog(layout.status_log("trim"), fsync=False)
+    frames_log = StatusLog(layout.status_log("frames"), fsync=False)
     trim_params = {"mono": False, "policy": "first", "sample_rate": rate, "silence_dbfs": -60.0, "window": window}
     frame_params = {"dark_luma": 16.0, "frames_per_clip": 1, "jpeg_quality": 95, "uniform_std": 4.0}
     side = min(frame_height, frame_width)
@@ -125,14 +127,14 @@ def make_dataset(root: Path, per_class: int = 3, rate: int = 16000, window: floa
                                   "time": f"2026-01-0{1 + k % 3}T12:00:00Z"})
                 if ok:
                     seed = clip_seed(clip_id)
-                    audio_rel, frame_rel, full_rel = (f"audio/{clip_id}.wav", f"frames/{clip_id}.jpg",
-                                                      f"frames_full/{clip_id}.jpg")
+                    audio_rel, frame_rel, full_rel = (f"{AUDIO_DIR}/{clip_id}.wav", f"{FRAMES_DIR}/{clip_id}.jpg",
+                                                      f"{FRAMES_FULL_DIR}/{clip_id}.jpg")
                     write_wav(root / audio_rel, source_audio(seed, window, rate), rate)
                     full = render_frame(seed, window / 2, frame_width, frame_height)
                     top, left = (frame_height - side) // 2, (frame_width - side) // 2
                     write_jpeg(root / full_rel, full)
                     write_jpeg(root / frame_rel, full[top:top + side, left:left + side])
-                    row.update(media_path=f"clips/{clip_id}.mp4", media_duration=10.0, trim_status="ok",
+                    row.update(media_path=f"{CLIPS_DIR}/{clip_id}.mp4", media_duration=10.0, trim_status="ok",
                                trim_flags="", audio_path=audio_rel, window_offset=0.0, window_seconds=window,
                                frames_status="ok", frame_flags="", frame_path=frame_rel, frame_full_path=full_rel,
                                frame_time=window / 2, frame_width=frame_width, frame_height=frame_height,
@@ -157,8 +159,8 @@ def make_dataset(root: Path, per_class: int = 3, rate: int = 16000, window: floa
         manifest.loc[first[-1], ["curation", "curation_reason", "curation_outcome", "selected"]] = \
             ["rejected", "not solo playing", "rejected", False]
     from builder.manifest.schema import write_manifest
-    manifest_path = write_manifest(manifest, root / "manifest.csv")
-    annotations = root / "annotations.json"
+    manifest_path = write_manifest(manifest, layout.manifest)
+    annotations = layout.annotations
     atomic_write_json(annotations, coco_for(manifest, side))
     return SynthDataset(root, manifest_path, annotations, manifest)
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from builder.manifest.media_root import AUDIO_DIR, FRAMES_DIR, MediaRoot
 from builder.manifest.schema import write_manifest
 
 ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
@@ -124,8 +125,9 @@ def random_ytid(rng: np.random.Generator) -> str:
 def generate_synthetic_set(out_dir: str | os.PathLike, spec: SyntheticSpec = SyntheticSpec()) -> Path:
     """Write ``audio/*.wav``, ``frames/*.jpg`` and ``manifest.csv`` under ``out_dir``; returns the manifest."""
     out = Path(out_dir)
-    (out / "audio").mkdir(parents=True, exist_ok=True)
-    (out / "frames").mkdir(parents=True, exist_ok=True)
+    layout = MediaRoot(out)             # laid out like a built media root
+    layout.audio_dir.mkdir(parents=True, exist_ok=True)
+    layout.frames_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(spec.seed)
     rows, used = [], set()
     for class_index, cls in enumerate(class_layout(spec.n_train_classes)):
@@ -135,7 +137,7 @@ def generate_synthetic_set(out_dir: str | os.PathLike, spec: SyntheticSpec = Syn
                 ytid = random_ytid(rng)
             used.add(ytid)
             clip_id = f"{ytid}_0"
-            audio_rel, frame_rel = f"audio/{clip_id}.wav", f"frames/{clip_id}.jpg"
+            audio_rel, frame_rel = f"{AUDIO_DIR}/{clip_id}.wav", f"{FRAMES_DIR}/{clip_id}.jpg"
             write_wav(out / audio_rel, tone(cls.position, rng, spec.sample_rate, spec.seconds), spec.sample_rate)
             Image.fromarray(picture(cls.position, rng, spec.image_size)).save(out / frame_rel, quality=92)
             mid = f"/m/synth{class_index:02d}"
@@ -146,7 +148,7 @@ def generate_synthetic_set(out_dir: str | os.PathLike, spec: SyntheticSpec = Syn
     manifest = pd.DataFrame(rows)
     # Shuffle rows so manifest order carries no class structure either.
     manifest = manifest.iloc[rng.permutation(len(manifest))].reset_index(drop=True)
-    return write_manifest(manifest, out / "manifest.csv")
+    return write_manifest(manifest, layout.manifest)
 
 
 def render_class_video(path: str | os.PathLike, position: float, seed: int, *, seconds: float = 10.0,

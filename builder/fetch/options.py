@@ -10,14 +10,13 @@ from pathlib import Path
 
 from builder.errors import InputError
 from builder.manifest.ids import validate_clip_id, validate_ytid
+from builder.manifest.media_root import CLIPS_DIR, TMP_DIR, status_log_name  # noqa: F401 - re-exported for fetch
 
 YOUTUBE_TEMPLATE = "https://www.youtube.com/watch?v={ytid}"
 TEMPLATE_FIELDS = ("{ytid}", "{clip_id}")
 YOUTUBE_HOSTS = {"www.youtube.com", "youtube.com", "m.youtube.com", "music.youtube.com", "youtu.be"}
 DIRECT_MEDIA_SUFFIXES = (".mp4", ".m4v", ".webm", ".mkv", ".mov", ".m4a", ".mp3", ".ogg", ".opus", ".flv", ".avi")
-CLIPS_DIR = "clips"
-TMP_DIR = ".tmp"
-STATUS_LOG = "fetch_status.jsonl"
+STATUS_LOG = status_log_name("fetch")
 # Re-encoding at the cuts (force_keyframes_at_cuts) is FFmpeg's work per clip;
 # a keyframe every second makes the frames stage's exact seeks cheap, and
 # "veryfast" keeps the H.264 re-encode a fraction of the download time.

@@ -28,13 +28,13 @@ import numpy as np
 import pandas as pd
 
 from builder.errors import InputError
+from builder.manifest.media_root import FRAMES_DIR, status_log_name
+from builder.manifest.media_root import FRAMES_FULL_DIR as FULL_DIR
 from builder.media.ffmpeg import MediaError, first_line, write_output
 from builder.media.stage import StageRunOptions, StageSpec, process_shard, run_stage
 from builder.media.trim import media_tasks
 
-FRAMES_DIR = "frames"
-FULL_DIR = "frames_full"
-LOG_NAME = "frames_status.jsonl"
+LOG_NAME = status_log_name("frames")
 
 
 @dataclass(frozen=True)

@@ -36,12 +36,12 @@ import pandas as pd
 
 from builder.errors import InputError
 from builder.manifest.ids import validate_clip_id
+from builder.manifest.media_root import AUDIO_DIR, status_log_name
 from builder.media.ffmpeg import decode_audio, write_output
 from builder.media.stage import StageRunOptions, StageSpec, process_shard, rows_to_process, run_stage
 
 POLICIES = ("first", "center", "loudest")
-AUDIO_DIR = "audio"
-LOG_NAME = "trim_status.jsonl"
+LOG_NAME = status_log_name("trim")
 LOUDEST_HOP_SECONDS = 0.010
 
 

@@ -42,6 +42,7 @@ from builder.export.samples import prepare_samples
 from builder.io.atomic import atomic_open, atomic_write_json, atomic_write_text
 from builder.io.status_log import StatusLog
 from builder.io.tarball import write_tar
+from builder.manifest.media_root import ANNOTATIONS, MediaRoot
 from builder.manifest.membership import clip_order, curation_decision, media_file, sha256_file, truthy
 from builder.release.fingerprint import FingerprintError, audio_fingerprint, frame_fingerprint, save_fingerprints
 
@@ -106,7 +107,8 @@ def release_date(option: str | None) -> str:
 
 
 def _last_attempts(root: Path) -> dict[str, str]:
-    return {cid: str(rec.get("time", "")) for cid, rec in StatusLog(root / "fetch_status.jsonl").latest().items()}
+    log = StatusLog(MediaRoot(root).status_log("fetch"))
+    return {cid: str(rec.get("time", "")) for cid, rec in log.latest().items()}
 
 
 def _text(row: dict, key: str) -> str:
@@ -212,7 +214,7 @@ def build_release(manifest: pd.DataFrame, options: ReleaseOptions) -> ReleaseSum
         write_id_manifest(ids, stage / ID_MANIFEST)
         save_fingerprints(stage / FINGERPRINTS, clip_ids, audio_prints, frame_prints)
         if options.annotations is not None:
-            shutil.copyfile(options.annotations, stage / "annotations.json")
+            shutil.copyfile(options.annotations, stage / ANNOTATIONS)   # the media root's name for the masks
         stats = compute_stats(_numeric(ids), options.version, date)
         atomic_write_json(stage / "stats.json", stats)
         write_figure(stats, stage / "class_distribution.png")

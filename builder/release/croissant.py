@@ -11,9 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from builder.manifest.media_root import ANNOTATIONS, AUDIO_DIR, FRAMES_DIR
 from builder.manifest.membership import sha256_file
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.1"
+RECORD_SET = "clips"     # the ID manifest's record set; its fields are "clips/<column>"
 CONTEXT = {
     "@language": "en", "@vocab": "https://schema.org/", "sc": "https://schema.org/",
     "cr": "http://mlcommons.org/croissant/", "rai": "http://mlcommons.org/croissant/RAI/",
@@ -36,7 +38,7 @@ CITATION = ("@inproceedings{jia2020look, title={Look, Listen and Infer}, author=
 DESCRIPTIONS = {
     "clips.csv": "ID manifest: one row per clip considered (AudioSet-style YTID, start/end seconds, window "
                  "offset, frame time, class, split, curation decision, availability at build time).",
-    "annotations.json": "COCO instance annotations (RLE) of the sounding instrument in the test frames.",
+    ANNOTATIONS: "COCO instance annotations (RLE) of the sounding instrument in the test frames.",
     "stats.json": "Per class and split counts, availability and durations.",
     "provenance.json": "Tool versions and every stage's recorded options.",
     "fingerprints.npz": "Per-clip content fingerprints (log-mel of the audio window, 32x32 grey frame) "
@@ -94,12 +96,12 @@ def croissant(release_dir: Path, files: list[str], *, name: str, version: str, d
     if media_tar is not None:
         distribution.append({"@type": "cr:FileSet", "@id": "media-audio", "name": "media-audio",
                              "containedIn": {"@id": _file_id(media_tar)}, "encodingFormat": "audio/wav",
-                             "includes": "audio/*.wav",
+                             "includes": f"{AUDIO_DIR}/*.wav",   # media-root paths
                              "description": "3 s audio windows as built (16-bit PCM WAV)."})
         distribution.append({"@type": "cr:FileSet", "@id": "media-frames", "name": "media-frames",
                              "containedIn": {"@id": _file_id(media_tar)}, "encodingFormat": "image/jpeg",
-                             "includes": "frames/*.jpg", "description": "Centre-square frames as built."})
-    fields = [{"@type": "cr:Field", "@id": f"clips/{column}", "name": column, "description": text,
+                             "includes": f"{FRAMES_DIR}/*.jpg", "description": "Centre-square frames as built."})
+    fields = [{"@type": "cr:Field", "@id": f"{RECORD_SET}/{column}", "name": column, "description": text,
                "dataType": dtype, "source": {"fileObject": {"@id": "clips.csv"}, "extract": {"column": column}}}
               for column, dtype, text in CLIP_FIELDS]
     return {
@@ -117,7 +119,7 @@ def croissant(release_dir: Path, files: list[str], *, name: str, version: str, d
                      "sound localization", "cross-modal retrieval"],
         "isBasedOn": ["https://research.google.com/audioset/", "https://LLINet.github.io"],
         "distribution": distribution,
-        "recordSet": [{"@type": "cr:RecordSet", "@id": "clips", "name": "clips",
+        "recordSet": [{"@type": "cr:RecordSet", "@id": RECORD_SET, "name": RECORD_SET,
                        "description": "The ID manifest: every clip considered for the release.",
-                       "key": {"@id": "clips/clip_id"}, "field": fields}],
+                       "key": {"@id": f"{RECORD_SET}/clip_id"}, "field": fields}],
     }

@@ -26,6 +26,7 @@ from typing import Any
 
 from builder import __version__
 from builder.io.status_log import StatusLog
+from builder.manifest.media_root import MediaRoot
 from builder.manifest.membership import sha256_file
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "librosa", "soundfile", "pillow", "opencv-python-headless",
@@ -87,8 +88,8 @@ def _report_options(path: Path) -> Any:
 
 def stage_records(root: Path, manifests_dir: Path | None) -> dict[str, Any]:
     stages: dict[str, Any] = {}
-    for log in sorted(root.glob("*_status.jsonl")):
-        stages[log.name[:-len("_status.jsonl")]] = summarise_log(log)
+    for stage, log in MediaRoot(root).status_logs().items():
+        stages[stage] = summarise_log(log)
     reports: dict[str, Any] = {}
     folders = [root] + ([manifests_dir] if manifests_dir is not None else [])
     for folder in folders:

@@ -32,6 +32,7 @@ import pandas as pd
 from builder.errors import InputError
 from builder.io.atomic import atomic_write_json
 from builder.io.tarball import safe_extract
+from builder.manifest.media_root import MediaRoot
 from builder.manifest.membership import media_file, sha256_file
 from builder.release.build import CHECKSUMS, FINGERPRINTS, ID_MANIFEST, read_id_manifest
 from builder.release.fingerprint import (
@@ -156,7 +157,7 @@ def candidate_paths(data: Path, released: pd.DataFrame) -> tuple[str, dict[str, 
                                    full)
         return "llinet-export", out
     own: dict[str, dict] = {}
-    manifest = data / "manifest.csv"
+    manifest = MediaRoot(data).manifest
     if manifest.is_file():
         table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
         if {"clip_id", "audio_path", "frame_path"} <= set(table.columns):

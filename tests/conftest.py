@@ -36,6 +36,16 @@ def real_audioset() -> Path:
 
 
 @pytest.fixture(scope="session")
+def audioset_ontology() -> Path:
+    """AudioSet's ontology.json for tests that need only the ontology: the bundled slice's copy,
+    byte-identical to the real one (test_committed_manifests checks that), so they also run
+    where the full lists are absent."""
+    from builder.resources import bundled_audioset
+
+    return bundled_audioset() / "ontology.json"
+
+
+@pytest.fixture(scope="session")
 def media(tmp_path_factory) -> dict[str, Path]:
     """The FFmpeg-made test clips of ``support/media.py`` (name -> file), made once per session."""
     from support.media import media_set

@@ -64,8 +64,8 @@ BAD_ROWS = [
 
 
 @pytest.mark.parametrize("name,bad,field,message", BAD_ROWS, ids=[b[0] for b in BAD_ROWS])
-def test_bad_row_names_file_line_field(tmp_path, real_audioset, name, bad, field, message):
-    known = frozenset(load_ontology(real_audioset / "ontology.json").entries)
+def test_bad_row_names_file_line_field(tmp_path, audioset_ontology, name, bad, field, message):
+    known = frozenset(load_ontology(audioset_ontology).entries)
     path = write_segments(tmp_path / "bad.csv", [row(ytid(1), [MID["Guitar"]]), bad, row(ytid(2), [MID["Drum"]])])
     with pytest.raises(InputError) as err:
         list(iter_segments(path, known_mids=known))
@@ -96,8 +96,8 @@ def test_empty_marker_after_data_is_a_bad_row(tmp_path):
     assert err.value.line == 5
 
 
-def test_ontology_structure(real_audioset):
-    onto = load_ontology(real_audioset / "ontology.json")
+def test_ontology_structure(audioset_ontology):
+    onto = load_ontology(audioset_ontology)
     assert len(onto.entries) == 632
     assert {MID["Electric guitar"], MID["Acoustic guitar"]} <= onto.descendants(MID["Guitar"])
     assert MID["Tabla"] in onto.descendants(MID["Drum"])

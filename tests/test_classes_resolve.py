@@ -25,8 +25,8 @@ TEST_CLASSES = {"Didgeridoo", "Double bass", "Electric guitar", "French horn", "
 
 
 @pytest.fixture(scope="module")
-def ontology(real_audioset):
-    return load_ontology(real_audioset / "ontology.json")
+def ontology(audioset_ontology):
+    return load_ontology(audioset_ontology)
 
 
 def test_committed_class_list(ontology):
@@ -83,13 +83,14 @@ def test_csv_checked_against_ontology(tmp_path, ontology):
         check_against_ontology(load_classes(path), ontology, path)
 
 
-def test_resolve_cli(real_audioset, tmp_path, capsys):
+def test_resolve_cli(audioset_ontology, tmp_path, capsys):
+    metadata = audioset_ontology.parent   # resolve reads only ontology.json
     out = tmp_path / "resolved.csv"
-    assert main(["resolve", "Guitar", "Steel pan", "--test", "Tabla", "--audioset", str(real_audioset),
+    assert main(["resolve", "Guitar", "Steel pan", "--test", "Tabla", "--audioset", str(metadata),
                  "--out", str(out)]) == 0
     assert "3 classes resolved: 2 train, 1 test" in capsys.readouterr().out
     assert [c.name for c in load_classes(out)] == ["Guitar", "Steel pan", "Tabla"]
-    assert main(["resolve", "Guitar", "--test", "guitar", "--audioset", str(real_audioset)]) == 2
+    assert main(["resolve", "Guitar", "--test", "guitar", "--audioset", str(metadata)]) == 2
     assert "listed in both splits" in capsys.readouterr().err
-    assert main(["resolve", str(CLASSES), "--audioset", str(real_audioset)]) == 0
+    assert main(["resolve", str(CLASSES), "--audioset", str(metadata)]) == 0
     assert "32 classes resolved: 24 train, 8 test" in capsys.readouterr().out

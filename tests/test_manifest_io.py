@@ -88,9 +88,9 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
 
 
-def test_select_cli_bad_rows_error_and_skip(tmp_path, real_audioset, capsys):
+def test_select_cli_bad_rows_error_and_skip(tmp_path, audioset_ontology, capsys):
     (tmp_path / "as").mkdir()
-    (tmp_path / "as" / "ontology.json").write_bytes((real_audioset / "ontology.json").read_bytes())
+    (tmp_path / "as" / "ontology.json").write_bytes(audioset_ontology.read_bytes())
     rows = [row(ytid(i), [MID["Guitar"]]) for i in range(3)] + [f'{ytid(7)}, 3.0, 1.0, "{MID["Tabla"]}"\n']
     for name in ("balanced_train_segments.csv", "eval_segments.csv", "unbalanced_train_segments.csv"):
         write_segments(tmp_path / "as" / name, rows if name.startswith("eval") else [row(ytid(50), [MID["Tabla"]])])

@@ -19,8 +19,8 @@ TEST = ["Electric guitar", "Tabla", "Glockenspiel"]
 
 
 @pytest.fixture(scope="module")
-def ontology(real_audioset):
-    return load_ontology(real_audioset / "ontology.json")
+def ontology(audioset_ontology):
+    return load_ontology(audioset_ontology)
 
 
 @pytest.fixture

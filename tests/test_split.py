@@ -15,8 +15,8 @@ TEST = ["Electric guitar", "Tabla"]
 
 
 @pytest.fixture(scope="module")
-def ontology(real_audioset):
-    return load_ontology(real_audioset / "ontology.json")
+def ontology(audioset_ontology):
+    return load_ontology(audioset_ontology)
 
 
 @pytest.fixture

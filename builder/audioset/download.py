@@ -38,13 +38,13 @@ BALANCED = "balanced_train_segments.csv"
 EVAL = "eval_segments.csv"
 UNBALANCED = "unbalanced_train_segments.csv"
 METADATA_FILES = (ONTOLOGY, CLASS_INDEX, BALANCED, EVAL, UNBALANCED)
-# The third-party copies of the unbalanced list (and ../shared/audioset) split it in 41 parts.
+# Third-party copies of the unbalanced list (e.g. leanderme/as_dl) split it in 41 parts.
 UNBALANCED_PARTS_DIR = "unbalanced_partial_csvs"
 MANIFEST_NAME = "metadata_manifest.json"
 
-# Provenance: ../shared/audioset/SHA256SUMS and SOURCES.md. Those copies are
-# git blobs of audioset/ontology (commit d417d32bf59c711abb5910fd2f76a0eb44697991)
-# and of leanderme/as_dl (commit a55b0b6ef8b3fe84e642a9e166f62c8fff2f0f2c),
+# Provenance: the hashes of the files as committed (git blobs) in audioset/ontology
+# (commit d417d32bf59c711abb5910fd2f76a0eb44697991) and in leanderme/as_dl
+# (commit a55b0b6ef8b3fe84e642a9e166f62c8fff2f0f2c),
 # byte-identical to Google's files. No pin is known for Google's single
 # unbalanced_train_segments.csv: its hash is recorded, not checked.
 PINNED_SHA256 = {
@@ -107,7 +107,7 @@ def download_metadata(dest: str | os.PathLike, *, names: Sequence[str] = METADAT
 def copy_metadata(dest: str | os.PathLike, source_dir: str | os.PathLike, *,
                   names: Sequence[str] = METADATA_FILES, link: bool = False,
                   log: Callable[[str], None] | None = None) -> list[FileRecord]:
-    """Copy (or hard-link) ``names`` from a local copy such as ../shared/audioset, verifying hashes.
+    """Copy (or hard-link) ``names`` from a local copy of the metadata, verifying hashes.
 
     The unbalanced list may be one file or the ``unbalanced_partial_csvs/*.csv``
     parts; the layout found is kept. Files without an embedded pin are checked

@@ -5,8 +5,8 @@ Segment lists come in two shapes and both are accepted:
 * Google's: three ``#`` comment lines, then rows like
   ``--PJHxphWEs, 30.000, 40.000, "/m/09x0r,/t/dd00088"`` (a space after each
   field comma, labels quoted).
-* The copies of the unbalanced list in ``../shared/audioset`` where the three
-  comment lines read ``empty``.
+* Third-party copies of the unbalanced list (split in 41 parts) where the
+  three comment lines read ``empty``.
 
 Files are streamed line by line (2.08M rows in a few seconds and a few MB of
 memory; ``bench/parse_audioset.py``) and may be gzip-compressed (``.csv.gz``).

@@ -12,7 +12,7 @@
 
 Messages are matched against YouTube's public wording as yt-dlp reports it;
 HTTP statuses are read from the exception chain (``DownloadError.exc_info[1]``,
-``ExtractorError.cause``; DESIGN.md §5).
+``ExtractorError.cause``).
 """
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ segment; with ``frames_per_clip = K`` the K times ``offset + (i + 0.5) *
 window / K`` are taken instead, and ``frame_path`` is the middle one (index
 K // 2).
 
-Outputs, as JPEG: the centre-square crop at the video's height (the authors'
-release format, DESIGN.md §2) in ``frames/`` -- the ``frame_path`` column
+Outputs, as JPEG: the centre-square crop at the video's height (the format of the
+authors' published sample frames) in ``frames/`` -- the ``frame_path`` column
 the model reads -- and the full frame in ``frames_full/``.
 
 Flags (``frame_flags``): ``dark`` if the mean luma (BT.601, 0-255) is below

@@ -2,12 +2,12 @@
 
 Window policies (offset = seconds from the start of the fetched segment):
 
-* ``first``   -- offset 0: the paper's "10 s truncated to 3 s" (DESIGN.md §2).
+* ``first``   -- offset 0: the paper's "10 s truncated to 3 s" (Jia et al. 2020).
 * ``center``  -- the window centred in the audio.
 * ``loudest`` -- the window with the highest RMS over the whole audio,
   searched on a 10 ms grid (ties: the earliest).
 
-Output (default = the authors' release, DESIGN.md §2): WAV, 16-bit PCM,
+Output (default = the authors' published sample files): WAV, 16-bit PCM,
 44,100 Hz, channels as in the source; ``--sample-rate`` / ``--mono`` change
 that. Every file has exactly ``round(window * rate)`` samples.
 

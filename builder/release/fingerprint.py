@@ -4,7 +4,7 @@ A release cannot ship the media of YouTube videos it does not own, and a
 rebuild never has the same bytes (YouTube re-encodes, our encoders differ), so
 ``verify`` compares *content*. The release carries, per clip:
 
-* **audio**: the log-mel of the window as LLINet computes it (DESIGN.md §3:
+* **audio**: the log-mel of the window as LLINet computes it (the authors' code:
   40 bands, 25 ms window, 10 ms hop, natural log of mel + 1e-6, librosa's
   Slaney mel), on the audio mixed to mono and resampled to 16 kHz so any
   rebuild's rate and channel count compare, then averaged over 5 hops: a

@@ -7,7 +7,7 @@ of every output, measured in the same run, alternating order. The clips are
 small (default 320x180) so that the figure is dominated by per-clip
 overhead rather than by FFmpeg's re-encode, which both paths pay equally.
 
-Target (issue 3): in-process <= 0.3 x the CLI's time per clip.
+Target: in-process <= 0.3 x the CLI's time per clip.
 
     python bench/fetch_overhead.py [--clips 12] [--height 180]
 """

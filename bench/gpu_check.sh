@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One prepared script for a GPU session (the device tool runs it in the repo root; $OUT comes back).
-# It needs only what the GPU image has (torch/torchvision/torchaudio, pandas, Pillow, tqdm,
-# tensorboard, matplotlib): no pip install, no librosa/soundfile/ffmpeg.
+# The GPU checks in one script, run from the repository root; logs and the report go to $OUT.
+# It needs only torch/torchvision/torchaudio, pandas, Pillow, tqdm, tensorboard and matplotlib:
+# no pip install, no librosa/soundfile/ffmpeg (a bare CUDA image with PyTorch is enough).
 #   1. bench/train_throughput.py on CUDA, paper preset (ResNet-101, 244 px, batch 32), per precision;
 #   2. llinet-train on the synthetic set on CUDA (bf16 + channels_last), then llinet-eval on it;
 #   3. torchrun with NCCL (1 process per visible GPU) for one short epoch.

@@ -8,7 +8,7 @@ trim/frames` runs) process all clips in a pool of N pre-started worker
 processes; start-up (imports) is excluded from the steady-state figure and
 reported separately as end-to-end time.
 
-Target (issue 3): >= 25 clips/s/core for trim + frames together.
+Target: >= 25 clips/s/core for trim + frames together.
 
     python bench/media_throughput.py [--clips 48] [--height 360] [--workers 1 2]
 """

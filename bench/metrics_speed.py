@@ -1,7 +1,7 @@
 """Speed of the evaluation metrics on a 10,000 x 10,000 similarity matrix.
 
-Target (issue 6): all metrics for a 10,000 x 10,000 similarity matrix in < 2 s
-on the 2-core dev machine. "All metrics" here = retrieval in both directions
+Target: all metrics for a 10,000 x 10,000 similarity matrix in < 2 s
+on a 2-core CPU. "All metrics" here = retrieval in both directions
 (LLINet protocol + 1000 random query draws + standard macro/micro mAP and
 R@1/5/10), zero-shot recognition of the 10,000 images against 32 audio
 prototypes, and LLINet 16x16 localisation (k chosen among 2..6) on 10,000 maps.

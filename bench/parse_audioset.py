@@ -1,6 +1,6 @@
 """Parse all AudioSet segment lists (balanced + eval + 41 unbalanced parts, 2.08M rows).
 
-Target (issue 2): < 20 s and < 1.5 GB peak RSS on the 2-core dev machine.
+Target: < 20 s and < 1.5 GB peak RSS on a 2-core CPU machine.
 Each measurement runs in a fresh subprocess so peak RSS is its own. The
 baseline is pandas.read_csv over the same files (no validation), in the same run.
 

@@ -12,7 +12,7 @@
   (read WAV + decode/resize/crop JPEG every time, like the official loader but
   without its librosa log-mel), with 0 workers and with --workers.
 
-Reference (DESIGN.md §6, official code, one H100, batch 32): 204 samples/s
+Reference (the authors' public code measured on one H100, batch 32): 204 samples/s
 model-only as shipped, 776 with TF32 + cudnn.benchmark; 18.7 end to end as
 shipped, 100.9 with 8 workers.
 
@@ -46,7 +46,7 @@ from model.training.cache import CacheSpec, decode_audio, open_or_build_cache  #
 from model.training.data import epoch_plan, split_data, train_resize_size  # noqa: E402
 from model.training.engine import TrainStep, build_optimizer, configure_precision  # noqa: E402
 
-# Official LLINet code on one H100, batch 32, end to end over real files (DESIGN.md §6).
+# The authors' public LLINet code measured on one H100, batch 32, end to end over real files.
 OFFICIAL_E2E_AS_SHIPPED, OFFICIAL_E2E_8_WORKERS = 18.7, 100.9
 TARGET_E2E, TARGET_SHARE = 1000, 0.90
 PRESETS = {  # backbone, image size, batch, clip seconds, sample rate, frame px
@@ -236,11 +236,11 @@ def main() -> None:
         e2e, share = best["e2e"], best["e2e"] / best["model_only"]
         print(f"best end to end: [{variant}] {e2e:.1f} samples/s = {share:.0%} of its model-only rate; "
               f"{e2e / OFFICIAL_E2E_AS_SHIPPED:.1f}x the official code as shipped and "
-              f"{e2e / OFFICIAL_E2E_8_WORKERS:.1f}x with 8 workers (H100 figures, DESIGN.md §6; "
+              f"{e2e / OFFICIAL_E2E_8_WORKERS:.1f}x with 8 workers (H100 figures; "
               f"comparable only on an H100 at the paper preset)", flush=True)
         if device.type == "cuda" and preset == "paper":
             met = e2e >= TARGET_E2E and share >= TARGET_SHARE
-            print(f"target (issue 5: >= {TARGET_E2E:,} samples/s end to end, >= {TARGET_SHARE:.0%} of model-only): "
+            print(f"target (>= {TARGET_E2E:,} samples/s end to end, >= {TARGET_SHARE:.0%} of model-only): "
                   f"{'met' if met else 'NOT met'}", flush=True)
 
 

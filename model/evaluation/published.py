@@ -1,10 +1,10 @@
 """Published numbers on INSTRUMENT-32CLASS (unseen test classes), in percent.
 
 Sources: Jia et al., "Look, Listen and Infer", ACM MM 2020 (Table 1 and the
-recognition / localisation tables), as quoted in ../shared/DESIGN.md §3; the
+recognition / localisation tables); the
 full retrieval table as published on the authors' results page
 https://llinet.github.io/posts/results (its LLINet, CMPM and CME rows equal
-the paper numbers quoted in DESIGN.md).
+the paper's Table 1).
 
 Column names are the paper's. The paper's "I2A" mAP is the official code's
 ``calc_mAP(image, audio)``, which ranks IMAGES with one AUDIO query per class

@@ -2,7 +2,8 @@
 
 Every number in the Markdown names its protocol. Our numbers sit beside the
 published ones (model/evaluation/published.py) with the official code's column
-each corresponds to (DESIGN.md §4, "direction naming trap").
+each corresponds to (the official code names its one-query mAP directions the
+other way round; see model.evaluation.metrics.retrieval.OFFICIAL_COLUMN).
 """
 from __future__ import annotations
 

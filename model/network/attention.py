@@ -1,4 +1,4 @@
-"""Audio-guided attention of LLINet (DESIGN.md §3).
+"""Audio-guided attention of LLINet (Jia et al., ACM MM 2020).
 
 s_p = v̄_pᵀ ā over the h·w positions (the localisation map); s' = softmax(s);
 attended feature v̂ = Σ_p (s'_p + 1) v̄_p.

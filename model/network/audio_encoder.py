@@ -1,4 +1,4 @@
-"""Audio encoder of LLINet: a small ResNet over the log-mel "image" (DESIGN.md §3).
+"""Audio encoder of LLINet: a small ResNet over the log-mel "image" (Jia et al. 2020).
 
 Input: log-mel [B, frames, n_mels] treated as a 1-channel image. Output: the
 L2-normalised audio embedding a [B, embed_dim].

@@ -2,8 +2,8 @@
 
 Under DDP each rank sees batch/world samples, so a plain BatchNorm2d normalises
 with per-rank statistics and updates its running statistics from them: a DDP
-run is then not the published single-GPU recipe (DESIGN.md §3, where even the
-frozen backbone's BN uses batch statistics). :class:`GlobalBatchNorm2d` sums
+run is then not the published single-GPU recipe (in the authors' code even the
+frozen backbone's BN stays in train mode and uses batch statistics). :class:`GlobalBatchNorm2d` sums
 the per-channel statistics over the process group so every rank normalises
 with the statistics of the whole global batch. ``torch.nn.SyncBatchNorm``
 does the same but refuses CPU tensors, so it cannot run (or be tested) with

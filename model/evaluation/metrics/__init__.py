@@ -5,7 +5,7 @@
 * :mod:`model.evaluation.metrics.localization` -- LLINet 16x16 and LVS/EZ-VSL 224x224 localisation.
 * :mod:`model.evaluation.metrics.masks` -- COCO masks (pycocotools) to the protocols' grids.
 
-Definitions: ../shared/DESIGN.md §4 and each module's docstring.
+Definitions: each module's docstring (and docs/evaluation.md).
 """
 from model.evaluation.metrics.localization import (
                                         LLINET_K_VALUES,

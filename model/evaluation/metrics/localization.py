@@ -1,6 +1,6 @@
 """Sound-source localisation metrics: the LLINet 16x16 protocol and LVS/EZ-VSL's.
 
-LLINet protocol (Jia et al. 2020, official code ``steps/eva.py``; DESIGN §4):
+LLINet protocol (Jia et al. 2020, official code ``steps/eva.py``):
 the raw 16x16 attention map ``s`` is binarised as ``s > k * 0.1 * max(s)``
 (k in 2..6), compared with the ground-truth mask shrunk to 16x16 and
 binarised ``> 0``; IoU per image; AUC = mean over t = 0, 0.02, ..., 1 of the

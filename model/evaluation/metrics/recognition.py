@@ -1,6 +1,6 @@
 """Zero-shot and generalised zero-shot image recognition with audio prototypes.
 
-LLINet protocol (Jia et al. 2020; ../shared/DESIGN.md §4): the prototype of a
+LLINet protocol (Jia et al. 2020 and their public code): the prototype of a
 class is the mean audio embedding of its clips; each image goes to the nearest
 prototype by Euclidean distance; accuracy is over samples. We add the
 per-class mean top-1 accuracy of Xian et al. (TPAMI 2019, "Zero-Shot

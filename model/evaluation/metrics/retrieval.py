@@ -1,6 +1,6 @@
 """Cross-modal retrieval metrics: the LLINet protocol and the standard one.
 
-Definitions follow ../shared/DESIGN.md §4 (LLINet: Jia et al., ACM MM 2020).
+Definitions follow LLINet (Jia et al., ACM MM 2020) and the authors' public code.
 
 Conventions used everywhere in this module
 

@@ -3,7 +3,7 @@
 ``host``: workers read the memory-mapped cache (``PlannedBatches``), batches
 travel through pinned memory. Every batch crosses the process boundary and the
 PCIe bus (~0.7 MB per sample at the paper preset), which is what limits a fast
-GPU: on the 2-core development machine the cached path alone served 3,625
+GPU: on a 2-core CPU machine the cached path alone served 3,625
 samples/s in the main process but 1,947 with 2 workers (paper preset,
 ``bench/train_throughput.py --data-only``).
 

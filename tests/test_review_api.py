@@ -210,7 +210,8 @@ def test_masks_round_trip_through_the_coco_file(served):
     url = server.url + f"api/mask/{TABLA}"
     status, _, body = request(url)
     assert status == 200 and json.loads(body) == {"clip_id": TABLA, "class": "Tabla", "split": "test",
-                                                  "width": 128, "height": 128, "runs": None, "note": ""}
+                                                  "width": 128, "height": 128, "runs": None, "note": "",
+                                                  "version": ""}
     mask = np.zeros((128, 128), dtype=bool)
     mask[20:60, 30:90] = True
     status, _, body = request(url, "PUT", {"width": 128, "height": 128, "runs": mask_to_runs(mask)})

@@ -1,6 +1,6 @@
 """Shared builders for the review-page tests (no tests here): a small media root the way fetch/trim/frames
-leave it (square JPEG frames, 3 s WAVs, a manifest folder with the media contract columns) and a server
-running in a thread."""
+leave it (the fetched 10 s clip's audio, its 3 s window WAV from 2.0 s, square JPEG frames, a manifest folder
+with the media contract columns) and a server running in a thread."""
 from __future__ import annotations
 
 import contextlib
@@ -54,11 +54,23 @@ def draw_frame(path: Path, cls: str, index: int, dark: bool = False) -> None:
     image.save(path, quality=90)
 
 
-def write_wav(path: Path, index: int, silent: bool = False) -> None:
-    t = np.arange(3 * SAMPLE_RATE) / SAMPLE_RATE
-    tone = 0.3 * np.sin(2 * np.pi * (220 + 55 * index) * t) * np.exp(-t)
+WINDOW_OFFSET = 2.0
+WINDOW_SECONDS = 3.0
+SEGMENT_SECONDS = 10.0
+
+
+def clip_audio(index: int, silent: bool = False) -> np.ndarray:
+    """10 s: quiet noise, and a decaying tone from 2.0 s (the window) -- loud only where the window is."""
+    rng = np.random.default_rng(index)
+    t = np.arange(int(SEGMENT_SECONDS * SAMPLE_RATE)) / SAMPLE_RATE
+    tone = 0.3 * np.sin(2 * np.pi * (220 + 55 * index) * t) * np.exp(-np.clip(t - WINDOW_OFFSET, 0, None))
+    audio = np.where(t >= WINDOW_OFFSET, tone, 0.0) + 0.002 * rng.standard_normal(t.size)
+    return np.zeros_like(t) if silent else audio
+
+
+def write_wav(path: Path, samples: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    soundfile.write(path, np.zeros_like(t) if silent else tone, SAMPLE_RATE, subtype="PCM_16")
+    soundfile.write(path, samples, SAMPLE_RATE, subtype="PCM_16")
 
 
 def build_media(root: Path) -> tuple[pd.DataFrame, Path]:
@@ -81,10 +93,13 @@ def build_media(root: Path) -> tuple[pd.DataFrame, Path]:
                    "frame_size": ""}
             if not unavailable:
                 draw_frame(root / "frames" / f"{cid}.jpg", cls, index, dark=dark)
-                write_wav(root / "audio" / f"{cid}.wav", index, silent=silent)
-                row.update({"media_path": f"clips/{cid}.mp4", "trim_status": "ok",
+                audio = clip_audio(index, silent=silent)
+                first = int(WINDOW_OFFSET * SAMPLE_RATE)
+                write_wav(root / "clips" / f"{cid}.wav", audio)
+                write_wav(root / "audio" / f"{cid}.wav", audio[first:first + int(WINDOW_SECONDS * SAMPLE_RATE)])
+                row.update({"media_path": f"clips/{cid}.wav", "trim_status": "ok",
                             "trim_flags": "silent" if silent else "", "audio_path": f"audio/{cid}.wav",
-                            "window_offset": 2.0, "window_seconds": 3.0, "frames_status": "ok",
+                            "window_offset": WINDOW_OFFSET, "window_seconds": WINDOW_SECONDS, "frames_status": "ok",
                             "frame_flags": "dark" if dark else "", "frame_path": f"frames/{cid}.jpg",
                             "frame_full_path": f"frames_full/{cid}.jpg", "frame_time": 3.5,
                             "frame_width": FRAME_SIDE, "frame_height": FRAME_SIDE, "frame_size": FRAME_SIDE})

@@ -9,6 +9,7 @@ Every stage reads and writes under one folder (``--root``)::
     clips/                  fetched 10 s segments (fetch)
     audio/                  3 s wav windows (trim)
     frames/  frames_full/   square and full frames (frames)
+    strips/                 waveform pictures the review page draws once per clip (review; a cache)
     .tmp/                   fetch's per-clip work folders
 
 Code builds these paths through :class:`MediaRoot` (or the constants), never
@@ -27,6 +28,7 @@ CLIPS_DIR = "clips"
 AUDIO_DIR = "audio"
 FRAMES_DIR = "frames"
 FRAMES_FULL_DIR = "frames_full"
+STRIPS_DIR = "strips"
 TMP_DIR = ".tmp"
 STATUS_LOG_SUFFIX = "_status.jsonl"
 LOGGED_STAGES = ("fetch", "trim", "frames")     # the stages that keep a status log, in pipeline order

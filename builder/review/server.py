@@ -5,12 +5,18 @@ Routes (anything else is a JSON 4xx)::
     GET    /                         the page (static/index.html)
     GET    /static/<name>            a file of static/ (a fixed list read at start)
     GET    /api/state                every clip, decision, flag, mask flag and per-class counts
-    POST   /api/decision             {"clip_id", "decision": accept|reject|undecided, "reason", "reviewer"}
-    GET    /api/mask/<clip_id>       {"width", "height", "runs": row-major run lengths or null}
-    PUT    /api/mask/<clip_id>       {"width", "height", "runs"} -> validated, written as COCO RLE
-    DELETE /api/mask/<clip_id>       remove the clip's mask
+    GET    /api/changes?since=N&instance=I   the clips anyone changed after sequence N (or "reload")
+    POST   /api/decision             {"clip_id", "decision": accept|reject|undecided, "reason", "reviewer",
+                                      "base": version it was based on (optional), "time" (optional)}
+    GET    /api/mask/<clip_id>       {"width", "height", "runs": row-major run lengths or null, "version"}
+    PUT    /api/mask/<clip_id>       {"width", "height", "runs", "base"} -> validated, written as COCO RLE
+    DELETE /api/mask/<clip_id>       {"base"}: remove the clip's mask
     GET    /media/frame/<clip_id>    the clip's frame_path file    (Range supported for both)
     GET    /media/audio/<clip_id>    the clip's audio_path file
+    GET    /media/strip/<clip_id>    the clip's waveform strip (PNG, drawn once and cached)
+
+A write whose ``base`` is not the version in the file gets 409 with the clip's
+current state under ``conflict``: nobody's work is replaced without them seeing it.
 
 No path from a request is ever joined to a folder: ``<name>`` must be a key of
 the static list and ``<clip_id>`` a valid clip id of the manifest, whose row
@@ -22,22 +28,26 @@ the browser sends an Origin, the server's own origin.
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
+import logging
 import re
 import socket
 import sys
-import traceback
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from builder.errors import InputError, LlinetError
 from builder.resources import review_static
 from builder.review.state import ReviewError, ReviewSession
+from builder.review.strips import strip_png
+
+logger = logging.getLogger(__name__)
 
 STATIC_DIR = review_static()
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -54,9 +64,11 @@ ROUTES: tuple[tuple[re.Pattern, dict[str, str]], ...] = (
     (re.compile(r"/(?:index\.html)?"), {"GET": "page"}),
     (re.compile(r"/static/([^/]*)"), {"GET": "static"}),
     (re.compile(r"/api/state"), {"GET": "state"}),
+    (re.compile(r"/api/changes"), {"GET": "changes"}),
     (re.compile(r"/api/decision"), {"POST": "decision"}),
     (re.compile(r"/api/mask/" + CLIP), {"GET": "get_mask", "PUT": "put_mask", "DELETE": "delete_mask"}),
     (re.compile(r"/media/(frame|audio)/" + CLIP), {"GET": "media"}),
+    (re.compile(r"/media/strip/" + CLIP), {"GET": "strip"}),
 )
 
 
@@ -76,6 +88,8 @@ def is_loopback(host: str) -> bool:
 
 class ReviewServer(ThreadingHTTPServer):
     daemon_threads = True
+    # The stdlib's listen backlog of 5 resets connections when a page (or a script) opens dozens at once.
+    request_queue_size = 256
 
     def __init__(self, session: ReviewSession, host: str = "127.0.0.1", port: int = 0, *,
                  verbose: bool = False) -> None:
@@ -95,7 +109,7 @@ class ReviewServer(ThreadingHTTPServer):
         """A browser closing a kept-alive connection is normal; anything else gets one line on stderr."""
         error = sys.exc_info()[1]
         if not isinstance(error, (ConnectionError, TimeoutError)):
-            print(f"review: error while serving {client_address}: {error!r}", file=sys.stderr)
+            logger.error(f"review: error while serving {client_address}: {error!r}")
 
     @property
     def url(self) -> str:
@@ -113,7 +127,7 @@ class ReviewHandler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ plumbing
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         if self.server.verbose:
-            super().log_message(format, *args)
+            logger.info(f"review: {self.address_string()} {format % args}")
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Every error, including the stdlib's own (bad request line, unknown method...), as JSON."""
@@ -159,14 +173,14 @@ class ReviewHandler(BaseHTTPRequestHandler):
         header = self.headers.get("Range") if ranged else None
         if header:
             match = re.fullmatch(r"bytes=(\d*)-(\d*)", header.strip())
-            first = last = None
+            first = last = -1  # stays unsatisfiable unless the header parses
             if match and (match[1] or match[2]):
                 if match[1]:
                     first, last = int(match[1]), int(match[2]) if match[2] else size - 1
                 else:  # suffix range: the last N bytes
                     first, last = max(0, size - int(match[2])), size - 1
                 last = min(last, size - 1)
-            if first is None or first > last or first >= size:
+            if first < 0 or first > last or first >= size:
                 raise ReviewError(416, f"unsatisfiable Range {header!r} for {size} bytes")
             status, data = 206, data[first:last + 1]
             extra["Content-Range"] = f"bytes {first}-{last}/{size}"
@@ -184,7 +198,7 @@ class ReviewHandler(BaseHTTPRequestHandler):
         try:
             self._route()
         except ReviewError as exc:
-            self._json({"error": exc.message, "status": exc.status}, exc.status)
+            self._json({"error": exc.message, "status": exc.status, **exc.extra}, exc.status)
         except InputError as exc:          # well-formed request the data rules refuse (empty mask, no reason...)
             self._json({"error": str(exc), "status": 422}, 422)
         except LlinetError as exc:
@@ -192,7 +206,7 @@ class ReviewHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as exc:  # noqa: BLE001 - the page shows the message; the terminal gets the traceback
-            traceback.print_exc(file=sys.stderr)
+            logger.exception(f"review: internal error answering {self.command} {self.path}")
             self._json({"error": f"internal error: {type(exc).__name__}: {exc}", "status": 500}, 500)
 
     def _route(self) -> None:
@@ -254,6 +268,22 @@ class ReviewHandler(BaseHTTPRequestHandler):
     def handle_state(self) -> None:
         self._json(self.server.session.state())
 
+    def handle_changes(self) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        since = query.get("since", ["0"])[0]
+        if not since.isdigit():
+            raise ReviewError(400, f"'since' must be a sequence number, got {since!r}")
+        self._json(self.server.session.changes(int(since), query.get("instance", [""])[0]))
+
+    def handle_strip(self, clip_id: str) -> None:
+        session = self.server.session
+        data = strip_png(session.media_root, clip_id, session.clip_row(clip_id))
+        etag = f'"{hashlib.blake2b(data, digest_size=8).hexdigest()}"'
+        if etag in [tag.strip() for tag in self.headers.get("If-None-Match", "").split(",")]:
+            self._headers(304, "image/png", None, {"ETag": etag})
+            return
+        self._bytes(data, "image/png", extra={"ETag": etag})
+
     def handle_decision(self, body: dict) -> None:
         self._json(self.server.session.decide(body))
 
@@ -264,7 +294,7 @@ class ReviewHandler(BaseHTTPRequestHandler):
         self._json(self.server.session.save_mask(clip_id, body))
 
     def handle_delete_mask(self, clip_id: str, body: dict) -> None:
-        self._json(self.server.session.delete_mask(clip_id))
+        self._json(self.server.session.delete_mask(clip_id, body))
 
     def handle_media(self, kind: str, clip_id: str) -> None:
         path = self.server.session.media_file(kind, clip_id)

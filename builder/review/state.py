@@ -11,8 +11,14 @@ which calls a :class:`ReviewSession`. The session never writes a file itself:
   :func:`~builder.annotate.coco.delete_clip_masks` (the same validation and COCO/RLE
   writing as ``annotate import``).
 
-Every read comes from disk (the decision CSV, ``annotations.json``), so a page
-that reloads sees what any other writer saved. Per-class counts are the
+Every read comes from disk (the decision CSV, ``annotations.json``; re-parsed
+only when their bytes changed), so a page sees what any other writer saved.
+Each decision and mask has a version (:mod:`builder.review.changes`); a write
+that names the version it was based on (``base``) is refused with 409 and the
+clip's current state when the file holds another one, so two pages never
+overwrite each other silently. The check and the write happen under a lock of
+their own (``<file>.review.lock``) that every review server takes; a script
+writing with the plain library calls is not checked against. Per-class counts are the
 projection of ``curate`` with the current decisions (the same function, cap and
 flags), so "selected / cap" on the page is what ``curate`` would select.
 
@@ -24,17 +30,17 @@ or climb out with ``..`` are never served.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from builder.annotate.coco import (
     MASKED_SPLITS,
     AnnotationContext,
+    annotations_for_clip,
     delete_clip_masks,
     load_annotations,
     mask_for_clip,
@@ -42,10 +48,17 @@ from builder.annotate.coco import (
     save_clip_mask,
 )
 from builder.audioset.classes import TargetClass
-from builder.curate.decisions import Decision, make_decision, read_decisions, record_decision, remove_decision
+from builder.curate.decisions import Decision, locked, make_decision, record_decision, remove_decision
 from builder.curate.stage import CurateOptions, curate, initial_selection, resolve_cap
 from builder.errors import InputError
 from builder.manifest.ids import InvalidYtidError, validate_clip_id
+from builder.review.changes import DiskView, MaskState, decision_version, mask_version
+from builder.review.payload import MAX_MASK_SIDE, ReviewError, mask_to_runs, media_relpath, runs_to_mask  # noqa: F401
+from builder.review.payload import base_version as _base
+from builder.review.payload import field as _field
+from builder.review.payload import to_float as _float
+from builder.review.payload import to_int as _int
+from builder.review.payload import to_text as _text
 
 # Manifest columns holding media paths, by the name the page asks for.
 MEDIA_COLUMNS = {"frame": "frame_path", "audio": "audio_path"}
@@ -60,52 +73,6 @@ REJECT_REASONS = (
 )
 MAX_REASON = 500
 MAX_REVIEWER = 100
-MAX_MASK_SIDE = 8192
-
-
-class ReviewError(Exception):
-    """A request the page (or a script) got wrong: the HTTP status and a message for the JSON body."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def media_relpath(value: object) -> str | None:
-    """The manifest's media path if it is a usable path relative to the media root, else None."""
-    text = "" if value is None else str(value).strip()
-    if not text or text.lower() == "nan":
-        return None
-    path = Path(text)
-    if path.is_absolute() or ".." in path.parts or "\\" in text or "\x00" in text:
-        return None
-    return text
-
-
-def mask_to_runs(mask: np.ndarray) -> list[int]:
-    """Row-major run lengths of a boolean mask, background first (a leading 0 if it starts with foreground)."""
-    flat = np.asarray(mask, dtype=bool).ravel(order="C")
-    if flat.size == 0:
-        return []
-    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    runs = np.diff(np.concatenate([[0], changes, [flat.size]])).tolist()
-    return ([0] + runs) if flat[0] else runs
-
-
-def runs_to_mask(runs: Any, width: Any, height: Any) -> np.ndarray:
-    """The inverse of :func:`mask_to_runs`; a ReviewError (400) for anything malformed."""
-    for name, value in (("width", width), ("height", height)):
-        if type(value) is not int or not 1 <= value <= MAX_MASK_SIDE:
-            raise ReviewError(400, f"'{name}' must be an integer in 1..{MAX_MASK_SIDE}, got {value!r}")
-    if not isinstance(runs, list) or not all(type(r) is int and r >= 0 for r in runs):
-        raise ReviewError(400, "'runs' must be a list of non-negative integers (row-major run lengths, "
-                               "background first)")
-    total = sum(runs)
-    if total != width * height:
-        raise ReviewError(400, f"'runs' cover {total} pixels but a {width}x{height} mask has {width * height}")
-    values = np.arange(len(runs)) % 2 == 1
-    return np.repeat(values, runs).reshape(height, width)
 
 
 @dataclass
@@ -116,7 +83,7 @@ class Snapshot:
     outcome: dict[str, str]           # clip_id -> curation_outcome
     flags: dict[str, list[str]]       # clip_id -> curation flags
     per_class: dict[str, dict]        # class -> curate summary row
-    masked: set[str]
+    masks: dict[str, MaskState]       # clips with a mask
 
 
 class ReviewSession:
@@ -160,7 +127,8 @@ class ReviewSession:
                     self.media[kind][clip_id] = self.media_root / rel
                 elif raw is not None and str(raw).strip() not in ("", "nan"):
                     self.unsafe_paths.append((clip_id, column, str(raw)))
-        self._masked_cache: tuple[tuple[int, int, int], frozenset[str]] | None = None
+        self.disk = DiskView(self.decisions_path, self.annotations_path, self.rows)
+        self.instance = secrets.token_hex(4)    # a page holding another server run's sequence reloads
         # Fail at start, not on the first click, if an existing output file is unusable.
         if self.annotations_path.exists():
             open_annotations(self.annotations_path, self.context)
@@ -195,27 +163,10 @@ class ReviewSession:
 
     # ------------------------------------------------------------------ disk state
     def read_decisions(self) -> tuple[dict[str, Decision], int]:
-        if not self.decisions_path.exists():
-            return {}, 0
-        every = read_decisions(self.decisions_path)
-        known = {cid: d for cid, d in every.items() if cid in self.rows}
-        return known, len(every) - len(known)
+        return self.disk.decisions()
 
     def masked_clips(self) -> set[str]:
-        """Clips with a mask in the file; re-read only when the file changed (it is MBs for 750 masks)."""
-        try:
-            stat = self.annotations_path.stat()
-        except FileNotFoundError:
-            return set()
-        key = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        cached = self._masked_cache
-        if cached is not None and cached[0] == key:
-            return set(cached[1])
-        coco = load_annotations(self.annotations_path)
-        annotated = {ann["image_id"] for ann in coco["annotations"]}
-        masked = {str(img.get("clip_id")) for img in coco["images"] if img["id"] in annotated}
-        self._masked_cache = (key, frozenset(masked))
-        return masked
+        return set(self.disk.masks())
 
     def snapshot(self, only_class: str | None = None) -> Snapshot:
         """Decisions, masks and the curate projection (of one class, or all); ~10 ms per class of 180 clips."""
@@ -225,14 +176,18 @@ class ReviewSession:
             cid: d for cid, d in decisions.items() if str(self.rows[cid]["class"]) == only_class}
         result, summary = curate(frame, wanted, self.options)
         ids = result["clip_id"].astype(str).tolist()
-        outcome = dict(zip(ids, result["curation_outcome"].tolist()))
-        flags = {cid: [f for f in str(text).split(",") if f] for cid, text in zip(ids, result["curation_flags"])}
-        return Snapshot(decisions, ignored, outcome, flags, summary.per_class, self.masked_clips())
+        outcome = dict(zip(ids, result["curation_outcome"].tolist(), strict=True))
+        flags = {cid: [f for f in str(text).split(",") if f]
+                 for cid, text in zip(ids, result["curation_flags"], strict=True)}
+        return Snapshot(decisions, ignored, outcome, flags, summary.per_class, self.disk.masks())
 
     # ------------------------------------------------------------------ JSON views
     def clip_record(self, clip_id: str, snap: Snapshot) -> dict:
         row = self.rows[clip_id]
         decision = snap.decisions.get(clip_id)
+        offset, seconds = _float(row.get("window_offset")), _float(row.get("window_seconds"))
+        start, end = _float(row.get("start")), _float(row.get("end"))
+        mask = snap.masks.get(clip_id)
         return {
             "id": clip_id, "class": str(row["class"]), "split": str(row.get("split", "")),
             "rank": _int(row.get("rank")), "start": _float(row.get("start")), "end": _float(row.get("end")),
@@ -240,7 +195,11 @@ class ReviewSession:
             "fetch_status": _text(row.get("fetch_status")), "trim_flags": _text(row.get("trim_flags")),
             "frame_flags": _text(row.get("frame_flags")),
             "frame": clip_id in self.media["frame"], "audio": clip_id in self.media["audio"],
-            "maskable": self.maskable(clip_id), "masked": clip_id in snap.masked,
+            "maskable": self.maskable(clip_id), "masked": mask is not None,
+            "mask_version": mask.version if mask else "", "version": decision_version(decision),
+            # the audio window, seconds from the segment start, and the segment's length
+            "window": [offset, seconds] if offset is not None and seconds else None,
+            "duration": end - start if start is not None and end is not None and end > start else None,
             "decision": None if decision is None else {
                 "decision": decision.decision, "reason": decision.reason, "reviewer": decision.reviewer,
                 "time": decision.time},
@@ -255,15 +214,16 @@ class ReviewSession:
                 "undecided": summary.get("undecided", 0), "short": summary.get("short", 0),
                 "flagged": sum(1 for cid in ids if snap.flags.get(cid)),
                 "maskable": sum(1 for cid in ids if self.maskable(cid)),
-                "masked": sum(1 for cid in ids if cid in snap.masked)}
+                "masked": sum(1 for cid in ids if cid in snap.masks)}
 
     def classes_in_order(self) -> list[str]:
         return list(dict.fromkeys(str(self.rows[cid]["class"]) for cid in self.clip_ids))
 
     def state(self) -> dict:
+        seq = self.disk.seq                    # before the read: a change racing it is sent again, never lost
         snap = self.snapshot()
-        return {"reviewer": self.reviewer, "cap": self.cap, "masked_splits": list(MASKED_SPLITS),
-                "reject_reasons": list(REJECT_REASONS),
+        return {"instance": self.instance, "seq": seq, "reviewer": self.reviewer, "cap": self.cap,
+                "masked_splits": list(MASKED_SPLITS), "reject_reasons": list(REJECT_REASONS),
                 "files": {"manifest": self.manifest_source, "media": str(self.media_root),
                           "decisions": str(self.decisions_path), "annotations": str(self.annotations_path)},
                 "ignored_decisions": snap.ignored,
@@ -272,79 +232,107 @@ class ReviewSession:
 
     # ------------------------------------------------------------------ actions
     def decide(self, body: dict) -> dict:
-        """Record (accept / reject) or remove (undecided) one clip's decision; returns the class's new view."""
-        clip_id = body.get("clip_id")
-        row = self.clip_row(clip_id)
+        """Record (accept / reject) or remove (undecided) one clip's decision; returns the class's new view.
+
+        ``base``, if given, is the version the page saw: another one in the file is a 409 with the
+        clip's current view under ``conflict``. ``time`` (ISO 8601) restores an earlier decision as it
+        was (the page's undo); by default it is now.
+        """
+        raw_id = body.get("clip_id")
+        self.clip_row(raw_id)  # 400 or 404 unless it names a clip of the manifest
+        clip_id = str(raw_id)
         decision = body.get("decision")
         reason = _field(body, "reason", MAX_REASON)
         reviewer = _field(body, "reviewer", MAX_REVIEWER) or self.reviewer
-        if decision == "undecided":
-            remove_decision(self.decisions_path, clip_id)
-        elif decision in ("accept", "reject"):
+        base = _base(body)
+        time = _field(body, "time", 40) or None
+        if decision not in ("accept", "reject", "undecided"):
+            raise ReviewError(400, f"'decision' must be 'accept', 'reject' or 'undecided', got {decision!r}")
+        made = None
+        if decision != "undecided":
             if not reviewer:
                 raise ReviewError(422, "no reviewer: type your name in the Reviewer box (or start the server "
                                        "with --reviewer NAME)")
-            record_decision(self.decisions_path, make_decision(clip_id, decision, reason, reviewer,
-                                                               source=self.decisions_path))
-        else:
-            raise ReviewError(400, f"'decision' must be 'accept', 'reject' or 'undecided', got {decision!r}")
-        name = str(row["class"])
+            made = make_decision(clip_id, decision, reason, reviewer, time, source=self.decisions_path)
+        with locked(f"{self.decisions_path}.review"):
+            current = self.disk.decisions()[0].get(clip_id)
+            if base is not None and decision_version(current) != base:
+                raise ReviewError(409, _changed_by(clip_id, current), {"conflict": {
+                    "kind": "decision", **self.class_view(clip_id)}})
+            if made is None:
+                remove_decision(self.decisions_path, clip_id)
+            else:
+                record_decision(self.decisions_path, made)
+        return self.class_view(clip_id)
+
+    def class_view(self, clip_id: str) -> dict:
+        """One clip's record with its class's counts and curate outcomes (they move with any decision)."""
+        name = str(self.rows[clip_id]["class"])
         snap = self.snapshot(only_class=name)
         return {"clip": self.clip_record(clip_id, snap), "class": self.class_record(name, snap),
                 "outcomes": {cid: snap.outcome.get(cid, "") for cid in self._class_frames[name]["clip_id"]}}
 
+    def changes(self, since: int, instance: str) -> dict:
+        """The clips changed after sequence ``since`` (by anyone), their classes' counts and outcomes."""
+        changed = self.disk.changed_since(since) if instance == self.instance else None
+        if changed is None:
+            return {"instance": self.instance, "reload": True}
+        seq = self.disk.seq
+        classes = sorted({str(self.rows[cid]["class"]) for cid in changed})
+        snap = self.snapshot() if len(classes) > 3 else None
+        views: list[tuple[str, Snapshot]] = []
+        for name in classes:
+            views.append((name, snap or self.snapshot(only_class=name)))
+        return {"instance": self.instance, "seq": seq,
+                "clips": [self.clip_record(cid, s) for name, s in views for cid in sorted(changed)
+                          if str(self.rows[cid]["class"]) == name],
+                "classes": [self.class_record(name, s) for name, s in views],
+                "outcomes": {cid: s.outcome.get(cid, "") for name, s in views
+                             for cid in self._class_frames[name]["clip_id"]}}
+
     def mask(self, clip_id: str) -> dict:
         self.clip_row(clip_id)
         target = self.context.target(clip_id)
-        runs, note = None, ""
+        runs, note, version = None, "", ""
         if self.annotations_path.exists():
-            mask = mask_for_clip(load_annotations(self.annotations_path), clip_id)
+            coco = load_annotations(self.annotations_path)
+            mask = mask_for_clip(coco, clip_id)
+            version = mask_version(annotations_for_clip(coco, clip_id))
             if mask is not None and mask.shape == (target.height, target.width):
                 runs = mask_to_runs(mask)
             elif mask is not None:
                 note = (f"the saved mask is {mask.shape[1]}x{mask.shape[0]} but the frame is now "
                         f"{target.width}x{target.height}; draw it again")
         return {"clip_id": clip_id, "class": target.class_name, "split": target.split, "width": target.width,
-                "height": target.height, "runs": runs, "note": note}
+                "height": target.height, "runs": runs, "note": note, "version": version}
 
     def save_mask(self, clip_id: str, body: dict) -> dict:
         self.clip_row(clip_id)
         mask = runs_to_mask(body.get("runs"), body.get("width"), body.get("height"))
-        annotation = save_clip_mask(self.annotations_path, self.context, clip_id, mask)
-        return {"clip_id": clip_id, "area": annotation["area"], "bbox": annotation["bbox"], "masked": True}
+        with locked(f"{self.annotations_path}.review"):
+            self._check_mask_base(clip_id, _base(body))
+            annotation = save_clip_mask(self.annotations_path, self.context, clip_id, mask)
+        return {"clip_id": clip_id, "area": annotation["area"], "bbox": annotation["bbox"], "masked": True,
+                "version": mask_version([annotation])}
 
-    def delete_mask(self, clip_id: str) -> dict:
+    def delete_mask(self, clip_id: str, body: dict | None = None) -> dict:
         self.clip_row(clip_id)
-        removed = delete_clip_masks(self.annotations_path, self.context, clip_id)
-        return {"clip_id": clip_id, "removed": removed, "masked": False}
+        with locked(f"{self.annotations_path}.review"):
+            self._check_mask_base(clip_id, _base(body or {}))
+            removed = delete_clip_masks(self.annotations_path, self.context, clip_id)
+        return {"clip_id": clip_id, "removed": removed, "masked": False, "version": ""}
+
+    def _check_mask_base(self, clip_id: str, base: str | None) -> None:
+        current = self.disk.masks().get(clip_id)
+        if base is not None and (current.version if current else "") != base:
+            what = f"saved a mask of {current.area} px" if current else "deleted the mask"
+            raise ReviewError(409, f"someone else {what} of {clip_id} after you opened it", {"conflict": {
+                "kind": "mask", "clip_id": clip_id, "masked": current is not None,
+                "version": current.version if current else "", "area": current.area if current else 0}})
 
 
-def _field(body: dict, name: str, limit: int) -> str:
-    value = body.get(name, "")
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise ReviewError(400, f"'{name}' must be a string, got {type(value).__name__}")
-    if len(value) > limit:
-        raise ReviewError(400, f"'{name}' is longer than {limit} characters")
-    return value.strip()
-
-
-def _text(value: object) -> str:
-    text = "" if value is None else str(value).strip()
-    return "" if text.lower() == "nan" else text
-
-
-def _int(value: object) -> int | None:
-    try:
-        return int(float(value))
-    except (TypeError, ValueError):
-        return None
-
-
-def _float(value: object) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if np.isnan(number) else number
+def _changed_by(clip_id: str, current: Decision | None) -> str:
+    if current is None:
+        return f"{clip_id} was set back to undecided by someone else since you loaded it"
+    word = "accepted" if current.decision == "accept" else "rejected"
+    return f"{clip_id} was {word} by {current.reviewer or 'someone'} since you loaded it"

@@ -3,7 +3,7 @@
 ``probe`` runs the ffprobe binary (an argument list, never a shell string) and
 returns what the stages check: which streams a file has and how long it is.
 Audio decoding uses torchcodec's in-process FFmpeg bindings because spawning
-``ffmpeg`` per clip costs 40-120 ms (DESIGN.md §5), more than the whole
+``ffmpeg`` per clip costs 40-120 ms (measured on a 2-core CPU), more than the whole
 per-clip budget of the trim stage.
 """
 from __future__ import annotations

@@ -35,7 +35,7 @@ RULES = ("too_short", "ambiguous", "leak", "eligible")
 
 @dataclass
 class SelectOptions:
-    cap: int = 150               # the paper's per-class cap (DESIGN.md §2)
+    cap: int = 150               # the paper's per-class cap (Jia et al. 2020)
     seed: int = 0
     include_descendants: bool = False
     ambiguous: str = "drop"

@@ -1,7 +1,7 @@
 """Model configuration: one dataclass, serialisable to plain dicts for checkpoints.
 
-The defaults are exactly the paper's model (Jia et al., ACM MM 2020; see
-DESIGN.md §3): ResNet-101 image backbone with ImageNet weights, input 244,
+The defaults are exactly the paper's model (Jia et al., ACM MM 2020, and
+the authors' public code): ResNet-101 image backbone with ImageNet weights, input 244,
 40-band log-mel with 25 ms windows and 10 ms hops, gamma3 = 10, gamma_att = 1.
 Smaller backbones / inputs exist only so tests and demos can run on a CPU.
 """

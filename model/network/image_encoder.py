@@ -1,4 +1,4 @@
-"""Image encoder of LLINet (DESIGN.md §3).
+"""Image encoder of LLINet (Jia et al., ACM MM 2020).
 
 A frozen torchvision ResNet; a trainable copy of layer3 (the "attention
 layer", initialised from the same weights) on layer2's output gives the local

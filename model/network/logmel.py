@@ -2,7 +2,7 @@
 
 Matches the official features: ``log(librosa.feature.melspectrogram(y, sr,
 n_fft=win, hop_length=hop, n_mels=40) + 1e-6)`` with win = 25 ms and hop = 10 ms
-of the clip's sample rate (DESIGN.md §3). torchaudio equals librosa only with
+of the clip's sample rate (the authors' code). torchaudio equals librosa only with
 ``mel_scale='slaney', norm='slaney', pad_mode='constant'`` (its defaults differ
 by ~37%); the filterbank is built here (see ``slaney_mel_filterbank``) and the
 STFT comes from torchaudio with ``pad_mode='constant'``; a test checks the

@@ -1,4 +1,4 @@
-"""Losses of LLINet (DESIGN.md §3).
+"""Losses of LLINet (Jia et al., ACM MM 2020).
 
 Matching loss: P = gamma3 · cos(x_i, y_j) over the batch; entries i≠j whose
 samples share a class are masked out (they are not negatives); cross entropy

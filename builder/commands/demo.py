@@ -1,7 +1,7 @@
 """llinet-build demo: the offline end-to-end run a newcomer starts with.
 
 Part 1, INSTRUMENT-32CLASS metadata: resolve the 32 classes -> select -> split
-(paper preset) on the AudioSet metadata slice bundled in ``builder/data``
+(paper preset) on the AudioSet metadata slice bundled in the package
 (every segment row that carries one of the classes' MIDs, so the result equals
 a run on the full 2.08M-row lists), print the summary and check the result
 against the committed ``manifests/instrument32``.

@@ -7,34 +7,34 @@ import re
 
 import numpy as np
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from builder.curate.decisions import read_decisions
 from builder.review.state import REJECT_REASONS
-from test_review_helpers import FRAME_SIDE, build_media, clip_id, make_session, running_server
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-VIEWPORT = {"width": 1280, "height": 860}
-TIMEOUT_MS = 10_000
+from test_review_helpers import (
+    FRAME_SIDE,
+    build_media,
+    card,
+    clip_id,
+    launch_browser,
+    make_session,
+    open_page,
+    running_server,
+    screenshot_folder,
+    word,
+)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    yield from launch_browser()
 
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory, request):
-    folder = tmp_path_factory.mktemp("review_screenshots")
-    request.config.pluginmanager.get_plugin("terminalreporter").write_line(f"review screenshots: {folder}")
-    return folder
+    return screenshot_folder(tmp_path_factory, request)
 
 
 @pytest.fixture()
@@ -42,26 +42,6 @@ def served(tmp_path):
     build_media(tmp_path)
     with running_server(make_session(tmp_path)) as server:
         yield server, tmp_path
-
-
-def open_page(browser, url: str) -> Page:
-    page = browser.new_page(viewport=VIEWPORT)
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.errors = errors  # type: ignore[attr-defined]
-    page.goto(url)
-    page.wait_for_selector("body[data-ready=true]")
-    return page
-
-
-def word(name: str) -> re.Pattern:
-    """Matches a class attribute that contains the class ``name``."""
-    return re.compile(rf"(^|\s){name}(\s|$)")
-
-
-def card(page: Page, cid: str):
-    return page.locator(f'.card[data-id="{cid}"]')
 
 
 def test_curation_by_keyboard_in_two_tabs_persists(browser, served, shots):
@@ -205,7 +185,8 @@ def test_mask_polygon_and_brush_saved_as_coco_and_reloaded(browser, served, shot
     flat = [float(v) for point in polygon for v in point]
     reference = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects([flat], FRAME_SIDE, FRAME_SIDE))).astype(bool)
     iou = (drawn & reference).sum() / (drawn | reference).sum()
-    shoelace = 0.5 * abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(polygon, polygon[1:] + polygon[:1])))
+    edges = zip(polygon, polygon[1:] + polygon[:1], strict=True)
+    shoelace = 0.5 * abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in edges))
     assert iou > 0.97, iou
     assert abs(drawn.sum() - shoelace) < 0.05 * shoelace
     assert drawn[64, 64] and not drawn[10, 10] and not drawn[120, 120]

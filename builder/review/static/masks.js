@@ -1,5 +1,7 @@
 // The mask view: the list of test / val_unseen clips, the editor's toolbar and its keys.
-import { $, el, fillSelect, setStatus, store, toggleAudio } from "./util.js";
+import { $, el, fillSelect, setStatus, store } from "./util.js";
+import { toggleAudio } from "./player.js";
+import { askMask } from "./conflict.js";
 import { MaskEditor } from "./mask_editor.js";
 
 export class Masks {
@@ -13,8 +15,11 @@ export class Masks {
     $("#m-reserve").addEventListener("change", (e) => { this.filters.reserve = e.target.checked; this.renderList(); });
     $("#mask-list").addEventListener("click", (event) => {
       const item = event.target.closest("[data-id]");
-      if (item) location.hash = `#mask/${encodeURIComponent(item.dataset.id)}`;
+      if (item && !event.target.closest("a")) location.hash = `#mask/${encodeURIComponent(item.dataset.id)}`;
     });
+    $("#t-zoom-in").addEventListener("click", () => this.editor.zoomIn());
+    $("#t-zoom-out").addEventListener("click", () => this.editor.zoomOut());
+    $("#t-fit").addEventListener("click", () => this.editor.fit());
     for (const button of document.querySelectorAll("[data-tool]")) {
       button.addEventListener("click", () => this.setTool(button.dataset.tool));
     }
@@ -52,10 +57,22 @@ export class Masks {
     const clips = this.candidates();
     $("#mask-list").replaceChildren(...clips.map((clip) => el("li", {
       dataset: { id: clip.id }, class: [clip.masked ? "done" : "", clip.id === this.current ? "current" : ""].join(" ").trim(),
-    }, el("span", { class: "tick" }, clip.masked ? "✓" : "·"), el("code", {}, clip.id), el("span", { class: "cls" }, clip.class))));
+    }, el("a", { href: `#mask/${encodeURIComponent(clip.id)}`, "aria-current": clip.id === this.current ? "true" : null },
+      el("span", { class: "tick", "aria-label": clip.masked ? "has a mask" : "no mask yet" }, clip.masked ? "✓" : "·"),
+      el("code", {}, clip.id), el("span", { class: "cls" }, clip.class)))));
     const done = clips.filter((clip) => clip.masked).length;
     $("#mask-progress").textContent = `${done} of ${clips.length} listed clips have a mask`;
-    $("#mask-list .current")?.scrollIntoView({ block: "nearest" });
+    // Scroll the list only: scrollIntoView would also move the window (the list is below the editor
+    // on narrow screens) and push the canvas and its tools out of view.
+    const list = $("#mask-list");
+    const item = $("#mask-list .current");
+    if (item) {
+      const top = item.offsetTop - list.offsetTop;
+      if (top < list.scrollTop) list.scrollTop = top;
+      else if (top + item.offsetHeight > list.scrollTop + list.clientHeight) {
+        list.scrollTop = top + item.offsetHeight - list.clientHeight;
+      }
+    }
   }
 
   async open(hash) {
@@ -73,15 +90,19 @@ export class Masks {
     try {
       const info = await this.editor.load(id);
       this.current = id;
-      const clip = store.clips.get(id);
-      $("#mask-title").textContent = `${info.class} · ${id}`;
-      const decision = clip?.decision ? `${clip.decision.decision}ed by ${clip.decision.reviewer}` : "undecided";
-      $("#mask-meta").textContent = `${info.split} · ${info.width}×${info.height} px · ${decision}` +
-        (info.note ? ` · ${info.note}` : "");
+      this.showMeta(id, info);
       this.renderList();
     } catch (error) {
       setStatus(`cannot open ${id}: ${error.message}`, true);
     }
+  }
+
+  showMeta(id, info) {
+    const clip = store.clips.get(id);
+    $("#mask-title").textContent = `${info.class} · ${id}`;
+    const decision = clip?.decision ? `${clip.decision.decision}ed by ${clip.decision.reviewer}` : "undecided";
+    $("#mask-meta").textContent = `${info.split} · ${info.width}×${info.height} px · ${decision}` +
+      (info.note ? ` · ${info.note}` : "");
   }
 
   showInfo(editor, area) {
@@ -95,13 +116,16 @@ export class Masks {
     if (tool !== "polygon") this.editor.cancelPolygon();
     for (const button of document.querySelectorAll("[data-tool]")) {
       button.classList.toggle("active", button.dataset.tool === tool);
+      button.setAttribute("aria-pressed", String(button.dataset.tool === tool));
     }
+    this.editor.canvas.dataset.tool = tool;
     this.editor.draw();
   }
 
   toggleErase() {
     this.editor.erase = !this.editor.erase;
     $("#t-erase").classList.toggle("active", this.editor.erase);
+    $("#t-erase").setAttribute("aria-pressed", String(this.editor.erase));
     this.editor.draw();
   }
 
@@ -119,34 +143,69 @@ export class Masks {
     else setStatus(step > 0 ? "last clip of the list" : "first clip of the list");
   }
 
-  async save() {
+  // base: the mask version the drawing replaces; a 409 asks whether to load theirs or save mine.
+  async save(base = undefined) {
     if (!this.current) return;
+    const id = this.current;
     try {
-      const answer = await this.editor.save();
-      this.markMasked(this.current, true);
-      setStatus(`saved mask of ${this.current}: ${answer.area} px`);
+      const answer = await this.editor.save(base);
+      this.markMasked(id, true, answer.version);
+      setStatus(`saved mask of ${id}: ${answer.area} px`);
     } catch (error) {
-      setStatus(`not saved: ${error.message}`, true);
+      if (error.status !== 409 || !error.data?.conflict) { setStatus(`not saved: ${error.message}`, true); return; }
+      await this.settle(error.data.conflict, this.editor.area(), () => this.save(error.data.conflict.version));
     }
   }
 
-  async remove() {
-    if (!this.current || !window.confirm(`Delete the saved mask of ${this.current}?`)) return;
+  async remove(base = undefined) {
+    if (!this.current || (base === undefined && !window.confirm(`Delete the saved mask of ${this.current}?`))) return;
+    const id = this.current;
     try {
-      await this.editor.remove();
-      this.markMasked(this.current, false);
-      setStatus(`deleted the mask of ${this.current}`);
+      await this.editor.remove(base);
+      this.markMasked(id, false, "");
+      setStatus(`deleted the mask of ${id}`);
     } catch (error) {
-      setStatus(`not deleted: ${error.message}`, true);
+      if (error.status !== 409 || !error.data?.conflict) { setStatus(`not deleted: ${error.message}`, true); return; }
+      await this.settle(error.data.conflict, null, () => this.remove(error.data.conflict.version));
     }
   }
 
-  markMasked(id, masked) {
+  async settle(conflict, mineArea, writeMine) {
+    setStatus(`not saved: someone else changed the mask of ${conflict.clip_id}`, true);
+    this.markMasked(conflict.clip_id, conflict.masked, conflict.version);
+    const choice = await askMask(conflict, mineArea);
+    if (choice === "mine") return writeMine();
+    this.editor.dirty = false;
+    await this.reload(conflict.clip_id);
+    setStatus(`loaded the other mask of ${conflict.clip_id}`);
+  }
+
+  async reload(id) {
+    const info = await this.editor.load(id);
+    this.showMeta(id, info);
+  }
+
+  // Other pages' saves (from sync.js): the list follows; the open clip reloads unless it has unsaved edits.
+  onChanges(news) {
+    this.renderList();
+    const changed = news.find((clip) => clip.id === this.current);
+    if (!changed || changed.mask_version === this.editor.version) return;
+    if (this.editor.dirty) {
+      setStatus(`someone else changed the mask of ${this.current}; saving will ask whose to keep`, true);
+    } else {
+      this.reload(this.current).catch((error) => setStatus(`cannot reload ${this.current}: ${error.message}`, true));
+    }
+  }
+
+  markMasked(id, masked, version) {
     const clip = store.clips.get(id);
     if (clip && clip.masked !== masked) {
-      clip.masked = masked;
       const cls = store.classes.get(clip.class);
       if (cls) cls.masked += masked ? 1 : -1;
+    }
+    if (clip) {
+      clip.masked = masked;
+      clip.mask_version = version;
     }
     this.renderList();
   }
@@ -159,7 +218,14 @@ export class Masks {
       return key === "s" ? this.save() : this.editor.undo();
     }
     if (ctrl || event.altKey) return;
-    const action = {
+    // Enter and Space press a focused button or link; arrows belong to a focused slider.
+    const target = event.target;
+    if ((key === "Enter" || key === " ") && target instanceof Element && target.matches("button, a[href], input")) return;
+    if (key.startsWith("Arrow") && target instanceof HTMLInputElement) return;
+    const pan = { ArrowLeft: [-0.25, 0], ArrowRight: [0.25, 0], ArrowUp: [0, -0.25], ArrowDown: [0, 0.25] }[key];
+    const action = pan ? () => this.editor.pan(...pan) : {
+      "+": () => this.editor.zoomIn(), "=": () => this.editor.zoomIn(), "-": () => this.editor.zoomOut(),
+      0: () => this.editor.fit(), v: () => this.setTool("pan"),
       p: () => this.setTool("polygon"), b: () => this.setTool("brush"), e: () => this.toggleErase(),
       "[": () => this.setBrush(this.editor.brushRadius - (this.editor.brushRadius > 8 ? 4 : 1)),
       "]": () => this.setBrush(this.editor.brushRadius + (this.editor.brushRadius >= 8 ? 4 : 1)),

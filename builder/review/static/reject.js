@@ -22,7 +22,10 @@ export class RejectDialog {
     this.input.addEventListener("keydown", (event) => {
       const reasons = store.state.reject_reasons;
       const index = Number(event.key) - 1;
-      if (this.input.value === "" && /^[1-9]$/.test(event.key) && index < reasons.length) {
+      // An empty box, or the earlier reason still wholly selected as it was opened: 1-6 pick a reason.
+      const untouched = this.input.value === "" ||
+        (this.input.selectionStart === 0 && this.input.selectionEnd === this.input.value.length);
+      if (untouched && /^[1-9]$/.test(event.key) && index < reasons.length) {
         event.preventDefault();
         this.submit(reasons[index]);
       }
@@ -39,6 +42,7 @@ export class RejectDialog {
       el("li", {}, el("button", { type: "button", dataset: { reason } }, el("kbd", {}, String(i + 1)), ` ${reason}`))));
     this.dialog.showModal();
     this.input.focus();
+    this.input.select();
   }
 
   submit(reason) {

@@ -1,7 +1,9 @@
 // Entry point of the review page: loads /api/state, routes #curate / #mask/<clip_id>, dispatches keys.
-import { $, dialogOpen, fetchState, isTyping, loadState, setStatus, stopAudio, store } from "./util.js";
+import { $, dialogOpen, fetchState, isTyping, loadState, setStatus, store } from "./util.js";
+import { stopAudio } from "./player.js";
 import { Curation } from "./curate.js";
 import { Masks } from "./masks.js";
+import { startSync } from "./sync.js";
 
 const REVIEWER_KEY = "llinet-review-reviewer";
 let lastCurateHash = "#curate";
@@ -28,6 +30,7 @@ async function refresh() {
 function route() {
   const hash = location.hash || "#curate";
   const isMask = hash.startsWith("#mask");
+  const previous = view;
   view = isMask ? "masks" : "curate";
   $("#curate-view").hidden = isMask;
   $("#mask-view").hidden = !isMask;
@@ -37,6 +40,7 @@ function route() {
   stopAudio();
   if (!store.state) return;
   if (isMask) {
+    if (view !== previous) window.scrollTo(0, 0);     // the editor's canvas is sized to the window below its top
     masks.refresh();
     masks.open(hash);
   } else {
@@ -65,21 +69,23 @@ async function start() {
   });
   $("#help-button").addEventListener("click", () => $("#help-dialog").showModal());
   document.addEventListener("keydown", onKey);
-  // A clicked button keeps the focus, and Space / Enter would press it again on top of the shortcut.
-  document.addEventListener("click", (event) => {
-    const button = event.target.closest("button");
-    if (button && !button.closest("dialog")) button.blur();
-  });
-  // Likewise a filter or slider that was just changed gives the keys back to the page.
+  // A filter that was just changed hands the keys back: in the grid to the active card (the one
+  // the shortcuts act on), in the mask view to the page.
   document.addEventListener("change", (event) => {
-    if (event.target.matches("select, input[type=checkbox], input[type=range]")) event.target.blur();
+    if (!event.target.matches("select, input[type=checkbox], input[type=range]")) return;
+    if (view === "curate" && event.target.closest("#curate-view")) curation.focusActive();
+    else event.target.blur();
   });
   window.addEventListener("hashchange", route);
-  // Another tab or a script may have written decisions or masks: reload them when this tab comes back.
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") refresh();
-  });
   await refresh();
+  // Other tabs, reviewers and scripts: their changes show up within a few seconds while this tab is visible.
+  startSync({
+    onReload: refresh,
+    onChanges: (data, news) => {
+      for (const name of new Set(data.clips.map((clip) => clip.class))) curation.updateClass(name);
+      if (view === "masks") masks.onChanges(news);
+    },
+  });
   reviewer.value = localStorage.getItem(REVIEWER_KEY) || store.state?.reviewer || "";
   route();
   document.body.dataset.ready = "true";

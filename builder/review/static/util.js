@@ -1,11 +1,20 @@
 // Shared helpers of the review page: the JSON API, DOM building (text only, never HTML from data),
-// the status line, the clip store and the one audio player.
+// the status line, the clip store and decisions with their versions.
 
 export const $ = (selector) => document.querySelector(selector);
 
 // Writes started and finished by this page: a state snapshot fetched while one was in flight may
-// predate it, and must not overwrite it (see fetchState).
-const writes = { started: 0, finished: 0 };
+// predate it, and must not overwrite it (see fetchState and sync.js).
+export const writes = { started: 0, finished: 0 };
+
+// An answer other than 2xx: the server's message, its status and the whole JSON body (a 409's conflict).
+export class ApiError extends Error {
+  constructor(message, status, data) {
+    super(message);
+    this.status = status;
+    this.data = data;
+  }
+}
 
 export async function api(method, url, body) {
   const init = { method, headers: {} };
@@ -23,7 +32,9 @@ export async function api(method, url, body) {
   }
   let data = null;
   try { data = await response.json(); } catch { /* not JSON: keep the status text */ }
-  if (!response.ok) throw new Error((data && data.error) || `${response.status} ${response.statusText}`);
+  if (!response.ok) {
+    throw new ApiError((data && data.error) || `${response.status} ${response.statusText}`, response.status, data);
+  }
   return data;
 }
 
@@ -48,12 +59,12 @@ let statusTimer = null;
 export function setStatus(text, isError = false) {
   const node = $("#status");
   node.textContent = text;
+  node.title = text;
   node.classList.toggle("error", isError);
   clearTimeout(statusTimer);
   if (!isError) statusTimer = setTimeout(() => { node.textContent = ""; }, 4000);
 }
 
-// Everything the server said in /api/state, by id / name, plus the manifest order.
 // The server's state, fetched again until no write of this page overlapped the request.
 export async function fetchState() {
   for (;;) {
@@ -65,16 +76,20 @@ export async function fetchState() {
   }
 }
 
-export const store = { state: null, clips: new Map(), classes: new Map(), order: [] };
+// Everything the server said in /api/state, by id / name, plus the manifest order and the
+// change-feed position (seq of this server run's instance).
+export const store = { state: null, clips: new Map(), classes: new Map(), order: [], seq: 0, instance: "" };
 
 export function loadState(data) {
   store.state = data;
   store.clips = new Map(data.clips.map((clip) => [clip.id, clip]));
   store.classes = new Map(data.classes.map((cls) => [cls.name, cls]));
   store.order = data.clips.map((clip) => clip.id);
+  store.seq = data.seq;
+  store.instance = data.instance;
 }
 
-// A decision answer: the clip, its class's counts and the class's new curate outcomes.
+// A decision answer (or a 409's current view): the clip, its class's counts and curate outcomes.
 export function applyDecision(answer) {
   store.clips.set(answer.clip.id, answer.clip);
   for (const [id, outcome] of Object.entries(answer.outcomes)) {
@@ -88,57 +103,45 @@ export function reviewerName() {
   return $("#reviewer").value.trim();
 }
 
-export async function decide(id, decision, reason = "") {
-  const reviewer = reviewerName();
+export function decisionState(clip) {
+  if (clip.decision) return clip.decision.decision === "accept" ? "accepted" : "rejected";
+  return "undecided";
+}
+
+export function describeDecision(decision) {
+  if (!decision) return "undecided";
+  const word = decision.decision === "accept" ? "✓ accepted" : "✗ rejected";
+  return `${word}${decision.reason ? `: ${decision.reason}` : ""}${decision.reviewer ? ` — ${decision.reviewer}` : ""}`;
+}
+
+// Save one decision based on the version this page holds. Returns {answer} when saved,
+// {conflict} when someone else changed the clip first (the store then holds their state),
+// or null after an error (shown on the status line).
+export async function decide(id, decision, reason = "", extra = {}) {
+  const reviewer = extra.reviewer ?? reviewerName();
   if (!reviewer && decision !== "undecided") {
     setStatus("Type your name in the Reviewer box first", true);
     $("#reviewer").focus();
     return null;
   }
+  const base = extra.base ?? store.clips.get(id)?.version ?? "";
+  const body = { clip_id: id, decision, reason, reviewer, base };
+  if (extra.time) body.time = extra.time;
   try {
-    const answer = await api("POST", "/api/decision", { clip_id: id, decision, reason, reviewer });
+    const answer = await api("POST", "/api/decision", body);
     applyDecision(answer);
     const word = { accept: "accepted", reject: "rejected", undecided: "undecided" }[decision];
     setStatus(`saved: ${id} ${word}`);
-    return answer;
+    return { answer };
   } catch (error) {
+    if (error.status === 409 && error.data?.conflict) {
+      applyDecision(error.data.conflict);
+      setStatus(`not saved: ${error.message}`, true);
+      return { conflict: error.data.conflict };
+    }
     setStatus(`not saved: ${error.message}`, true);
     return null;
   }
-}
-
-// One player for the whole page, so hovering over many cards never stacks sounds.
-const player = new Audio();
-player.preload = "none";
-let playing = null;
-player.addEventListener("ended", () => { setPlaying(null); });
-
-function setPlaying(id) {
-  if (playing) document.querySelectorAll(`[data-id="${CSS.escape(playing)}"]`).forEach((n) => n.classList.remove("playing"));
-  playing = id;
-  if (id) document.querySelectorAll(`[data-id="${CSS.escape(id)}"]`).forEach((n) => n.classList.add("playing"));
-}
-
-export function playAudio(id) {
-  const clip = store.clips.get(id);
-  if (!clip || !clip.audio) return;
-  if (playing !== id) {
-    player.src = `/media/audio/${encodeURIComponent(id)}`;
-  }
-  player.currentTime = 0;
-  setPlaying(id);
-  // Browsers refuse to play before the first click or key press on the page; that is fine.
-  player.play().catch(() => setPlaying(null));
-}
-
-export function stopAudio() {
-  player.pause();
-  setPlaying(null);
-}
-
-export function toggleAudio(id) {
-  if (playing === id && !player.paused) stopAudio();
-  else playAudio(id);
 }
 
 const NOT_TEXT = new Set(["checkbox", "radio", "range", "button", "submit"]);
@@ -154,6 +157,11 @@ export function isTyping(event) {
     (target instanceof HTMLElement && target.isContentEditable);
 }
 
+// A focused control that Enter / Space press (or, for a range or checkbox, change): the browser's.
+export function isControl(target) {
+  return target instanceof Element && target.matches("button, a[href], input, select, summary, audio");
+}
+
 export function dialogOpen() {
   return document.querySelector("dialog[open]") !== null;
 }
@@ -162,4 +170,17 @@ export function fillSelect(select, options, current) {
   // options: [[value, label], ...]; keeps `current` when it is still offered.
   select.replaceChildren(...options.map(([value, label]) => el("option", { value }, label)));
   select.value = options.some(([value]) => value === current) ? current : options[0][0];
+}
+
+export function seconds(value) {
+  return Number.isInteger(value) ? String(value) : value.toFixed(1);
+}
+
+// "2.0–5.0 s of 10 s": where the audio window lies in the AudioSet segment.
+export function windowText(clip) {
+  if (clip.window && clip.duration) {
+    const [offset, length] = clip.window;
+    return `${offset.toFixed(1)}–${(offset + length).toFixed(1)} s of ${seconds(clip.duration)} s`;
+  }
+  return clip.duration ? `${seconds(clip.duration)} s segment` : "";
 }

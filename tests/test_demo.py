@@ -13,7 +13,10 @@ from builder.manifest.schema import read_manifest
 
 def test_demo_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--per-class", "4", "--cap", "3", "--epochs", "1", "--no-progress"]) == 0
+    # Short, small videos: trim keeps a 3 s window and training uses 64 px crops, so 4 s at 96 px
+    # exercise every stage as 10 s at 160 px do, at a third of the rendering time.
+    assert main(["demo", "--out", str(out), "--per-class", "4", "--cap", "3", "--epochs", "1", "--no-progress",
+                 "--video-seconds", "4", "--video-size", "96"]) == 0
     printed = capsys.readouterr().out
     assert "byte-identical to the committed manifests/instrument32/clips.csv: yes" in printed
     assert "audit: PASSED" in printed and "verify (" in printed and "PASSED" in printed
@@ -25,6 +28,9 @@ def test_demo_end_to_end(tmp_path, capsys):
     assert len(selected) == 33 and selected.groupby("class").size().eq(3).all()
     gone = manifest[manifest["rank"] == 1]
     assert set(gone["fetch_status"]) == {"unavailable"} and (gone["replaced_by"] != "").all()
+    # The "removed" videos were never rendered; the others are as long as asked.
+    assert sorted(p.stem for p in (syn / "mirror").glob("*.mp4")) == sorted(set(manifest["ytid"]) - set(gone["ytid"]))
+    assert (manifest["end"] - manifest["start"]).eq(4.0).all()
     assert set(selected["split"]) == {"train", "val_unseen", "test"}
 
     # Release: checksums over every file, and verify passed on the built media.

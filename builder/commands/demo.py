@@ -43,6 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-class", type=int, default=DemoOptions.per_class, help="synthetic videos per class")
     p.add_argument("--cap", type=int, default=DemoOptions.cap, help="synthetic clips selected per class")
     p.add_argument("--epochs", type=int, default=DemoOptions.epochs, help="training epochs on the synthetic set")
+    p.add_argument("--video-seconds", type=float, default=DemoOptions.video_seconds, metavar="S",
+                   help="length of each synthetic video (at least the 3 s trim window; shorter renders faster)")
+    p.add_argument("--video-size", type=int, default=DemoOptions.video_size, metavar="PX",
+                   help="frame side of the square synthetic videos")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -53,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print("\n#### Part 2: the whole pipeline on synthetic media (offline) ####")
     t0 = time.perf_counter()
-    options = DemoOptions(per_class=args.per_class, cap=args.cap, epochs=args.epochs, progress=not args.no_progress)
+    options = DemoOptions(per_class=args.per_class, cap=args.cap, epochs=args.epochs, progress=not args.no_progress,
+                          video_seconds=args.video_seconds, video_size=args.video_size)
     out = synthetic_demo(args.out / "synthetic", options)
     metrics = json.loads((out["report"].parent / "metrics.json").read_text())
     retrieval = metrics["retrieval"]

@@ -43,6 +43,14 @@ class DemoOptions:
     missing_rank: int = 1        # this rank's video is "removed from YouTube" in every class
     epochs: int = 15
     progress: bool = True
+    # The synthetic videos: 10 s like AudioSet's clips; trim keeps a 3 s window of each, so the
+    # tests render shorter, smaller ones (rendering is most of the demo's media time).
+    video_seconds: float = 10.0
+    video_size: int = 160        # square frames, pixels
+
+    def __post_init__(self) -> None:
+        if self.video_seconds < 3.0:
+            raise LlinetError(f"video_seconds must be at least the 3 s trim window, got {self.video_seconds}")
 
 
 def _step(log: Callable[[str], None], title: str) -> float:
@@ -59,43 +67,49 @@ def _run(command: Callable[[list[str]], int], argv: list[str], what: str) -> Non
 def demo_manifest(videos: pd.DataFrame, options: DemoOptions) -> tuple[pd.DataFrame, list[TargetClass]]:
     """Builder-schema manifest of the rendered videos: ranked per class, first ``cap`` selected."""
     rows, classes = [], []
-    for k, (name, group) in enumerate(videos.groupby("class", sort=True)):
+    for k, (key, group) in enumerate(videos.groupby("class", sort=True)):
+        name = str(key)
         split = group["split"].iloc[0]
         mid = f"/synthetic/{k:02d}"
         classes.append(TargetClass(name, mid, name, "test" if split == "test" else "train"))
-        for rank, video in enumerate(group.itertuples()):
-            rows.append({"clip_id": make_clip_id(video.ytid, 0.0), "ytid": video.ytid, "start": 0.0, "end": 10.0,
+        for rank, ytid in enumerate(group["ytid"]):
+            rows.append({"clip_id": make_clip_id(ytid, 0.0), "ytid": ytid, "start": 0.0,
+                         "end": float(options.video_seconds),
                          "class": name, "mid": mid, "split": split, "source": "synthetic", "labels": mid,
                          "rank": rank, "selected": rank < options.cap})
     return pd.DataFrame(rows), classes
 
 
-def write_masks(manifest: pd.DataFrame, videos: pd.DataFrame, root: Path, out: Path) -> int:
+def write_masks(manifest: pd.DataFrame, videos: pd.DataFrame, root: Path, out: Path,
+                options: DemoOptions | None = None) -> int:
     """Exact ground-truth masks (the disk) for masked-split frames, as PNGs named by clip id."""
     from builder.demo.zeroshot_set import class_video_mask
 
+    options = options or DemoOptions()
     info = videos.set_index("ytid")
     out.mkdir(parents=True, exist_ok=True)
     count = 0
-    for row in manifest.itertuples():
-        if row.split not in ("test", "val_unseen") or not row.selected or getattr(row, "frames_status", "") != "ok":
+    for row in manifest.to_dict("records"):
+        if row["split"] not in ("test", "val_unseen") or not row["selected"] or row.get("frames_status", "") != "ok":
             continue
-        video = info.loc[row.ytid]
-        mask = class_video_mask(float(video["position"]), int(video["seed"]), float(row.frame_time))
-        frame = Image.open(root / row.frame_path)
+        video = info.loc[row["ytid"]]
+        mask = class_video_mask(float(video["position"]), int(video["seed"]), float(row["frame_time"]),
+                                seconds=options.video_seconds, size=options.video_size)
+        frame = Image.open(root / row["frame_path"])
         if frame.size != mask.shape[::-1]:
-            raise LlinetError(f"frame {row.frame_path} is {frame.size}, mask {mask.shape[::-1]}")
-        Image.fromarray(mask.astype(np.uint8) * 255).save(out / f"{row.clip_id}.png")
+            raise LlinetError(f"frame {row['frame_path']} is {frame.size}, mask {mask.shape[::-1]}")
+        Image.fromarray(mask.astype(np.uint8) * 255).save(out / f"{row['clip_id']}.png")
         count += 1
     return count
 
 
-def synthetic_demo(out: Path, options: DemoOptions = DemoOptions(), log: Callable[[str], None] = print) -> dict:
+def synthetic_demo(out: Path, options: DemoOptions | None = None, log: Callable[[str], None] = print) -> dict:
     from builder.commands.main import main as build
     from builder.demo.zeroshot_set import render_synthetic_videos
     from model.evaluation.cli import main as evaluate
     from model.training.cli import main as train
 
+    options = options or DemoOptions()  # a fresh one per call: DemoOptions is mutable
     out = Path(out)
     marker = out / ".llinet-demo"
     if out.exists():  # every demo run starts from scratch, so its outputs are reproducible
@@ -108,7 +122,9 @@ def synthetic_demo(out: Path, options: DemoOptions = DemoOptions(), log: Callabl
     layout = MediaRoot(media)
     quiet = [] if options.progress else ["--no-progress"]
     t = _step(log, f"render synthetic videos ({options.per_class} per class) into {mirror}")
-    videos = render_synthetic_videos(mirror, n_train_classes=options.n_train_classes, per_class=options.per_class)
+    videos = render_synthetic_videos(mirror, n_train_classes=options.n_train_classes, per_class=options.per_class,
+                                     seconds=options.video_seconds, size=options.video_size,
+                                     skip_rank=options.missing_rank)   # no need to render what is "gone"
     manifest, classes = demo_manifest(videos, options)
     gone = manifest.loc[manifest["rank"] == options.missing_rank, "ytid"]
     for ytid in gone:
@@ -129,7 +145,7 @@ def synthetic_demo(out: Path, options: DemoOptions = DemoOptions(), log: Callabl
 
     t = _step(log, "annotate: exact disk masks of the unseen-class frames -> COCO")
     fetched = read_manifest(layout.manifest)
-    masks = write_masks(fetched, videos, media, out / "masks")
+    masks = write_masks(fetched, videos, media, out / "masks", options)
     _run(build, ["annotate", "import", "--root", str(media), "--classes", str(manifests / "classes.csv"),
                  "--from-masks", str(out / "masks")], "annotate")
     log(f"{masks} masks ({time.perf_counter() - t:.1f} s)")

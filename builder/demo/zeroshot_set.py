@@ -223,12 +223,15 @@ def class_video_mask(position: float, seed: int, time_s: float, *, seconds: floa
 
 
 def render_synthetic_videos(out_dir: str | os.PathLike, *, n_train_classes: int = 6, per_class: int = 4,
-                            seconds: float = 10.0, fps: int = 10, size: int = 160, seed: int = 0) -> pd.DataFrame:
+                            seconds: float = 10.0, fps: int = 10, size: int = 160, seed: int = 0,
+                            skip_rank: int | None = None) -> pd.DataFrame:
     """Render ``per_class`` videos for every class of :func:`class_layout` as ``<ytid>.mp4``.
 
     Returns (and writes as ``videos.csv``) one row per video: ytid, class, split,
     position, path. YTIDs are random valid YouTube IDs, so a local mirror server
-    can serve them to the builder as if they were YouTube videos.
+    can serve them to the builder as if they were YouTube videos. The video of
+    rank ``skip_rank`` in each class is listed but not rendered (one "gone from
+    YouTube"); the other videos are the same with or without it.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -245,8 +248,9 @@ def render_synthetic_videos(out_dir: str | os.PathLike, *, n_train_classes: int 
                          "seed": int(rng.integers(2**31)), "path": str(out / f"{ytid}.mp4")})
     # All randomness is drawn above, so rendering in parallel (ffmpeg does the work) changes nothing.
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        wanted = [row for index, row in enumerate(rows) if index % per_class != skip_rank]  # class-major rows
         list(pool.map(lambda r: render_class_video(r["path"], r["position"], r["seed"], seconds=seconds,
-                                                   fps=fps, size=size), rows))
+                                                   fps=fps, size=size), wanted))
     table = pd.DataFrame(rows)
     from builder.io.atomic import atomic_open
     with atomic_open(out / "videos.csv", "w", encoding="utf-8", newline="") as handle:

@@ -52,7 +52,7 @@ def both_stages(tasks: list[dict], root: str, policy: str) -> tuple[int, float]:
     offsets = {r["clip_id"]: r.get("window_offset", 0.0) for r in trimmed}
     frame_tasks = [{**t, "window_offset": float(offsets.get(t["clip_id"], 0.0) or 0.0)} for t in tasks]
     grabbed = frames_shard(frame_tasks, FrameOptions(root=Path(root), progress=False))
-    ok = sum(1 for a, b in zip(trimmed, grabbed) if a["status"] == "ok" and b["status"] == "ok")
+    ok = sum(1 for a, b in zip(trimmed, grabbed, strict=True) if a["status"] == "ok" and b["status"] == "ok")
     return ok, time.perf_counter() - start
 
 

@@ -62,8 +62,8 @@ def main() -> int:
     labels, images, audio = synthetic(args.n, args.classes, args.dim, seed=0, noise=args.noise)
     scores = images @ audio.T  # float32, n x n (the input the metrics receive)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"CPU cores: {os.cpu_count()} (load average {load}: other processes share them); matrix {scores.shape} {scores.dtype} "
-          f"({scores.nbytes / 2**20:.0f} MiB); {args.classes} classes")
+    print(f"CPU cores: {os.cpu_count()} (load average {load}: other processes share them); "
+          f"matrix {scores.shape} {scores.dtype} ({scores.nbytes / 2**20:.0f} MiB); {args.classes} classes")
 
     retrieval_times = []
     for _ in range(args.repeats):

@@ -22,6 +22,7 @@ shipped, 100.9 with 8 workers.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -163,7 +164,7 @@ def main() -> None:
                      "waves": (torch.randn(batch, 1, clip_samples, device=device) * 0.1),
                      "labels": torch.arange(batch, device=device) % 8}
         started = time.perf_counter()
-        rate_model = timed_steps(step, iter(lambda: on_device, None), args.warmup, args.steps, device)
+        rate_model = timed_steps(step, itertools.repeat(on_device), args.warmup, args.steps, device)
         results[variant] = {"model_only": rate_model, "step": step, "precision": precision}
         print(f"[{variant}] model-only: {rate_model:8.1f} samples/s "
               f"({time.perf_counter() - started:.0f} s incl. warm-up)", flush=True)

@@ -62,7 +62,7 @@ def test_official_layout_is_readable_through_its_pickles(built, manifest, tmp_pa
     # Train: one key per released train clip, class folder = key's 2nd component, ids = sorted-name position.
     assert len(idx["train_image_files"]) == int((keep["split"] == "train").sum()) == 8
     assert len(idx["train_class_ids"]) == len(idx["train_image_files"])
-    for key, cid in zip(idx["train_image_files"], idx["train_class_ids"]):
+    for key, cid in zip(idx["train_image_files"], idx["train_class_ids"], strict=True):
         split, cls, kind, name = key.split("/")
         assert (split, kind) == ("train", "video") and train_classes[cid] == cls and name.startswith(cls)
         with Image.open(data / key) as img:
@@ -75,7 +75,8 @@ def test_official_layout_is_readable_through_its_pickles(built, manifest, tmp_pa
     assert len(idx["test_image_files"]) == len(idx["test_audio_files"]) == len(idx["test_class_ids"]) == 6
     masks = load_masks(built.annotations)
     index = pd.read_csv(out / "export_index.csv", dtype=str, keep_default_na=False).set_index("image")
-    for key, audio_key, cid in zip(idx["test_image_files"], idx["test_audio_files"], idx["test_class_ids"]):
+    for key, audio_key, cid in zip(idx["test_image_files"], idx["test_audio_files"], idx["test_class_ids"],
+                                   strict=True):
         assert test_classes[cid] == key.split("/")[1]
         wav, rate = soundfile.read(data / (audio_key[:-4] + ".wav"))
         assert rate == 16000 and wav.shape == (48000, 2)

@@ -149,7 +149,6 @@ def test_exact_cut_of_a_section(tmp_path, media):
 
 def test_height_cap_merge_and_youtube_errors(tmp_path, media):
     """Through a YouTube-like extractor: <= cap video + best audio merged; YouTube's error wording classified."""
-    s = Scenario()
     routes = {f"/r/{h}.mp4": media[f"video_{h}p"] for h in (144, 240, 360)}
     routes["/r/audio.m4a"] = media["audio_track"]
     with LocalHTTPServer(routes) as server:
@@ -157,7 +156,8 @@ def test_height_cap_merge_and_youtube_errors(tmp_path, media):
         server[f"/player/{ok_id}.json"] = player_json(server.base_url, {h: f"/r/{h}.mp4" for h in (144, 240, 360)},
                                                       "/r/audio.m4a", 10.0)
         server[f"/player/{private_id}.json"] = player_error("Private video. Sign in if you've been granted access")
-        server[f"/player/{gone_id}.json"] = player_error("Video unavailable. This video has been removed by the uploader")
+        server[f"/player/{gone_id}.json"] = player_error(
+            "Video unavailable. This video has been removed by the uploader")
         manifest = manifest_rows([(ok_id, "A", True, 0), (private_id, "A", True, 1), (gone_id, "A", True, 2)])
         root = tmp_path / "root"
         opts = options(root, server, tmp_path, url_template=server.base_url + "/watch/{ytid}", max_height=240,

@@ -85,7 +85,7 @@ def test_frame_pixels_equal_ffmpeg_accurate_seek(media):
     """Decoded frame == FFmpeg's own accurate seek (decode, not nearest keyframe) at several times."""
     path = media["h264_aac"]  # keyframes every 2 s: 7.5 s lies between keyframes
     times = [0.05, 3.35, 7.5, 9.95]
-    for (rgb, pts), t in zip(grab_frames(path, times), times):
+    for (rgb, pts), t in zip(grab_frames(path, times), times, strict=True):
         h, w, _ = rgb.shape
         # ffmpeg -ss T yields the first frame with pts >= T, so ask it for the pts we say is on screen.
         raw = subprocess.run(["ffmpeg", "-v", "error", "-ss", f"{pts}", "-i", str(path), "-frames:v", "1",
@@ -115,7 +115,7 @@ def test_several_frames_evenly_spaced(root_and_manifest, media):
     assert times == pytest.approx([6.5, 7.5, 8.5])
     paths = row.frame_paths.split(",")
     assert len(paths) == 3 and row.frame_path == paths[1]
-    for rel, t in zip(paths, times):
+    for rel, t in zip(paths, times, strict=True):
         left, right = read_patches(cv2.imread(str(root / rel)))
         colour, index = expected_frame(root / row.media_path, t)
         assert np.abs(left - colour).max() < 12 and grey_to_index_mod20(right) == index

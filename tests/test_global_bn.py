@@ -136,7 +136,8 @@ def _assert_alone_bit_identical() -> None:
             plain.train(mode), glob.train(mode)
             x = torch.randn(4, 3, 5, 6, generator=generator) * 3 + 2
             assert torch.equal(plain(x), glob(x))
-            assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), glob.state_dict().values()))
+            assert all(torch.equal(a, b)
+                       for a, b in zip(plain.state_dict().values(), glob.state_dict().values(), strict=True))
 
 
 def test_not_initialised_is_bit_identical_to_batchnorm() -> None:

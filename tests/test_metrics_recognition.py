@@ -115,7 +115,7 @@ def test_tuning_curve_agrees_with_direct_scoring(average):
     labels = rng.integers(0, 7, 200)
     seen = np.array([True] * 4 + [False] * 3)
     gamma, curve = tune_calibration(distances, labels, seen, average=average)
-    for g, s, u in zip(curve["gamma"], curve["seen"], curve["unseen"]):
+    for g, s, u in zip(curve["gamma"], curve["seen"], curve["unseen"], strict=True):
         direct = gzsl_scores(distances, labels, seen, g, average=average)
         assert (direct["seen"], direct["unseen"]) == pytest.approx((s, u))
     best = gzsl_scores(distances, labels, seen, gamma, average=average)["harmonic_mean"]

@@ -46,7 +46,7 @@ def test_url_template_names_loopback_and_the_ytid_placeholder(folder):
             assert response.headers["Content-Type"] == "video/mp4"
             assert response.headers["Accept-Ranges"] == "bytes"
     with pytest.raises(RuntimeError, match="not started"):
-        server.url
+        _ = server.url
 
 
 @pytest.mark.parametrize("range_header, first, last", [

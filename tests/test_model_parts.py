@@ -54,7 +54,7 @@ def test_paper_model_shapes_and_trainable_parts() -> None:
 def test_attention_layer_starts_as_a_copy_of_layer3(small_model) -> None:
     encoder = small_model.image_encoder
     for (name, copy), (_, original) in zip(encoder.attention_layer.state_dict().items(),
-                                           encoder.layer3.state_dict().items()):
+                                           encoder.layer3.state_dict().items(), strict=True):
         assert torch.equal(copy, original), name
         assert copy.data_ptr() != original.data_ptr()
 

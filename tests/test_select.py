@@ -46,7 +46,7 @@ CRAFTED = {  # name -> labels (all 10 s unless stated)
 
 
 def crafted_sources(folder, extra_rows=()):
-    rows = [row(ytid(i), [MID[l] for l in labels]) for i, labels in enumerate(CRAFTED.values())]
+    rows = [row(ytid(i), [MID[name] for name in labels]) for i, labels in enumerate(CRAFTED.values())]
     rows.append(row(ytid(99), [MID["Piano"]], 0.0, 2.5))  # too short
     rows += list(extra_rows)
     return {"balanced_train": [write_segments(folder / "balanced_train_segments.csv", rows)]}
@@ -57,7 +57,7 @@ def clip(name: str) -> str:
 
 
 def by_clip(manifest: pd.DataFrame) -> dict[str, str]:
-    return dict(zip(manifest["clip_id"], manifest["class"]))
+    return dict(zip(manifest["clip_id"], manifest["class"], strict=True))
 
 
 def test_default_policy(tmp_path, classes, ontology):
@@ -72,7 +72,8 @@ def test_default_policy(tmp_path, classes, ontology):
     assert report.per_class["Guitar"]["ambiguous"] == 1 and report.per_class["Electric guitar"]["ambiguous"] == 1
     assert report.per_class["Piano"]["too_short"] == 1
     assert set(manifest.columns) >= {"clip_id", "ytid", "start", "end", "class", "mid", "source", "labels", "rank"}
-    assert manifest.loc[manifest["clip_id"] == clip("guitar_speech"), "labels"].item() == f"{MID['Guitar']},{MID['Speech']}"
+    labels = manifest.loc[manifest["clip_id"] == clip("guitar_speech"), "labels"].item()
+    assert labels == f"{MID['Guitar']},{MID['Speech']}"
 
 
 def test_include_descendants_does_not_swallow_target_children(tmp_path, classes, ontology):
@@ -87,7 +88,8 @@ def test_keep_policies_assign_one_class_and_never_leak(tmp_path, classes, ontolo
     rarest, _ = select_clips(classes, ontology, crafted_sources(tmp_path), SelectOptions(ambiguous="keep-rarest"))
     # Electric guitar has 1 unambiguous candidate, Guitar 3: the rarer test class keeps the clip.
     assert by_clip(rarest)[clip("guitar_electric")] == "Electric guitar"
-    first, report = select_clips(classes, ontology, crafted_sources(tmp_path), SelectOptions(ambiguous="keep-first-listed"))
+    first, report = select_clips(classes, ontology, crafted_sources(tmp_path),
+                                 SelectOptions(ambiguous="keep-first-listed"))
     # Listed first is Guitar (train), but the clip carries a test MID: the leak rule drops it anyway.
     assert clip("guitar_electric") not in by_clip(first)
     assert report.totals["leak"] == 3 and report.per_class["Drum"]["leak"] == 1
@@ -138,11 +140,12 @@ def test_deterministic_across_orderings_and_machines(tmp_path, classes, ontology
     base, _ = select_clips(classes, ontology, crafted_sources(tmp_path / "a", extra), SelectOptions(cap=5))
     write_manifest_dir(base, tmp_path / "out_a")
     # Same rows shuffled, and split over two files in another order.
-    rows = [row(ytid(i), [MID[l] for l in labels]) for i, labels in enumerate(CRAFTED.values())] + extra
+    rows = [row(ytid(i), [MID[name] for name in labels]) for i, labels in enumerate(CRAFTED.values())] + extra
     random.Random(7).shuffle(rows)
     half = len(rows) // 2
     sources = {"eval": [write_segments(tmp_path / "b" / "e2.csv", rows[half:]),
-                        write_segments(tmp_path / "b" / "e1.csv", rows[:half] + [row(ytid(99), [MID["Piano"]], 0, 2.5)])]}
+                        write_segments(tmp_path / "b" / "e1.csv",
+                                       rows[:half] + [row(ytid(99), [MID["Piano"]], 0, 2.5)])]}
     shuffled, _ = select_clips(classes, ontology, sources, SelectOptions(cap=5))
     shuffled["source"] = "balanced_train"  # the source name is the only legitimate difference
     write_manifest_dir(shuffled, tmp_path / "out_b")
@@ -150,7 +153,8 @@ def test_deterministic_across_orderings_and_machines(tmp_path, classes, ontology
         assert (tmp_path / "out_a" / name).read_bytes() == (tmp_path / "out_b" / name).read_bytes()
     # A different seed ranks differently but selects from the same eligible set.
     every = SelectOptions(cap=5, reserve_limit=-1)
-    other, _ = select_clips(classes, ontology, crafted_sources(tmp_path / "c", extra), SelectOptions(cap=5, seed=1, reserve_limit=-1))
+    other, _ = select_clips(classes, ontology, crafted_sources(tmp_path / "c", extra),
+                            SelectOptions(cap=5, seed=1, reserve_limit=-1))
     base_all, _ = select_clips(classes, ontology, crafted_sources(tmp_path / "d", extra), every)
     assert set(other["clip_id"]) == set(base_all["clip_id"])
     sel = lambda m: set(m.loc[m["selected"] & (m["class"] == "Guitar"), "clip_id"])  # noqa: E731

@@ -64,7 +64,7 @@ def categories_from_manifest(manifest: pd.DataFrame) -> list[dict]:
     if len(names):
         raise InputError(f"class {names.iloc[0]!r} has more than one MID in the manifest", field="mid")
     return [{"id": i, "name": n, "supercategory": SUPERCATEGORY, "mid": m}
-            for i, (n, m) in enumerate(zip(pairs["class"], pairs["mid"]), start=1)]
+            for i, (n, m) in enumerate(zip(pairs["class"], pairs["mid"], strict=True), start=1)]
 
 
 @dataclass(frozen=True)
@@ -89,13 +89,13 @@ class AnnotationContext:
         self.root = Path(root) if root is not None else None
         self.categories = (categories_from_classes(classes) if classes is not None
                            else categories_from_manifest(manifest))
-        self._by_key = {}
+        self._by_key: dict[str, dict] = {}
         for cat in self.categories:
             self._by_key[norm_name(cat["name"])] = cat
             self._by_key[cat["mid"]] = cat
         for name, mid in manifest[["class", "mid"]].astype(str).drop_duplicates().itertuples(index=False):
-            cat = self._by_key.get(norm_name(name))
-            if cat is None or cat["mid"] != mid:
+            known = self._by_key.get(norm_name(name))
+            if known is None or known["mid"] != mid:
                 raise InputError(f"manifest class {name!r} ({mid}) is not in the class list "
                                  f"{[c['name'] for c in self.categories]}", field="class")
         self.rows = {str(r["clip_id"]): r for r in manifest.to_dict("records")}
@@ -128,7 +128,7 @@ class AnnotationContext:
             raise InputError(f"frame_path {file_name!r} of clip {clip_id!r} must be relative to the media root",
                              file=source, field="frame_path")
         width, height = self._frame_size(clip_id, row, file_name, source)
-        cat = self.category(str(row["class"]))
+        cat = self._by_key[norm_name(str(row["class"]))]  # every manifest class was checked in __init__
         return MaskTarget(clip_id, str(row["class"]), str(row["mid"]), split, file_name, width, height,
                           int(cat["id"]), _selected(row))
 
@@ -144,7 +144,7 @@ class AnnotationContext:
             with Image.open(path) as image:
                 return image.size
         try:
-            side = int(float(row.get("frame_size")))
+            side = int(float(row.get("frame_size", "")))
         except (TypeError, ValueError):
             raise InputError(f"clip {clip_id!r}: no media root given and no frame_size in the manifest",
                              file=source) from None

@@ -51,7 +51,8 @@ def contact_sheet(coco: dict, context: AnnotationContext, clip_ids: list[str], o
     """Write the sheet for ``clip_ids`` (in the given order) as PNG; returns what it drew."""
     if not clip_ids:
         raise InputError("nothing to preview: no clips selected")
-    if context.root is None:
+    root = context.root
+    if root is None:
         raise InputError("a preview needs the media root (the frames)")
     if columns < 1 or tile < 32:
         raise InputError(f"columns must be >= 1 and tile >= 32 px, got {columns} and {tile}")
@@ -63,7 +64,7 @@ def contact_sheet(coco: dict, context: AnnotationContext, clip_ids: list[str], o
     for n, clip_id in enumerate(clip_ids):
         x, y = (n % columns) * tile, (n // columns) * (tile + CAPTION)
         target = context.target(clip_id)      # checks the clip and that its frame exists
-        with Image.open(context.frame_path(target)) as image:
+        with Image.open(root / target.file_name) as image:
             frame = np.array(image.convert("RGB"))
         masks = masks_for_clip(coco, clip_id)
         if any(m.shape != frame.shape[:2] for m in masks):

@@ -128,11 +128,12 @@ def check_against_ontology(classes: list[TargetClass], ontology: Ontology,
     for lineno, cls in enumerate(classes, start=2):
         if cls.mid not in ontology:
             hint = resolve_hint(cls.name, ontology)
-            raise InputError(f"unknown MID {cls.mid!r} for class {cls.name!r}{hint}", file=path, line=lineno, field="mid")
+            raise InputError(f"unknown MID {cls.mid!r} for class {cls.name!r}{hint}", file=path, line=lineno,
+                             field="mid")
         official = ontology.name(cls.mid)
         if cls.display_name != official:
-            raise InputError(f"display_name {cls.display_name!r} differs from the ontology's {official!r} for {cls.mid}",
-                             file=path, line=lineno, field="display_name")
+            raise InputError(f"display_name {cls.display_name!r} differs from the ontology's {official!r} "
+                             f"for {cls.mid}", file=path, line=lineno, field="display_name")
         if cls.mid not in candidates_for(cls.name, ontology) and _norm(cls.name) not in {
                 _norm(a) for a in _aliases(official)} and not _loosely_same(cls.name, official):
             raise InputError(f"name {cls.name!r} does not match the ontology name {official!r} of {cls.mid}",

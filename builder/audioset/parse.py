@@ -238,7 +238,8 @@ def discover_segment_files(metadata_dir: str | os.PathLike,
             files = sorted((root / UNBALANCED_PARTS_DIR).glob("*.csv")) + \
                 sorted((root / UNBALANCED_PARTS_DIR).glob("*.csv.gz"))
         if not files:
-            raise InputError(f"no {name} (or .gz{', or ' + UNBALANCED_PARTS_DIR + '/' if source == 'unbalanced_train' else ''}) "
-                             "found; run `llinet-build metadata --dest DIR` first", file=root)
+            parts = f", or {UNBALANCED_PARTS_DIR}/" if source == "unbalanced_train" else ""
+            raise InputError(f"no {name} (or .gz{parts}) found; run `llinet-build metadata --dest DIR` first",
+                             file=root)
         found[source] = files
     return found

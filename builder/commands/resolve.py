@@ -28,7 +28,8 @@ def resolve_args(args: argparse.Namespace):
         path = Path(args.classes[0])
         return check_against_ontology(load_classes(path), ontology, path), ontology
     named = [(n, "train") for n in list(args.classes) + list(args.train)] + [(n, "test") for n in args.test]
-    resolved = [(i + 1, resolve_name(n, s, ontology, where="<command line>", line=None)) for i, (n, s) in enumerate(named)]
+    resolved = [(i + 1, resolve_name(n, s, ontology, where="<command line>", line=None))
+                for i, (n, s) in enumerate(named)]
     check_unique(resolved, "<command line>")
     return [c for _, c in resolved], ontology
 

@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def print_audit(audit: dict) -> None:
     splits = sorted({s for c in audit["per_class"].values() for s in c})
-    rows = [[name, audit["class_groups"][name]] + [c.get(s, 0) for s in splits] + [audit["reserve_per_class"].get(name, 0)]
+    rows = [[name, audit["class_groups"][name], *(c.get(s, 0) for s in splits), audit["reserve_per_class"].get(name, 0)]
             for name, c in audit["per_class"].items()]
     print(format_table(["class", "group"] + splits + ["reserve"], rows))
     print("\n" + ", ".join(f"{s}: {v['classes']} classes / {v['clips']} clips" for s, v in audit["per_split"].items()))

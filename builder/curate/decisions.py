@@ -69,7 +69,7 @@ def now_iso() -> str:
 
 
 def make_decision(clip_id: str, decision: str, reason: str = "", reviewer: str = "", time: str | None = None,
-                  *, source: str = "<decision>") -> Decision:
+                  *, source: str | os.PathLike = "<decision>") -> Decision:
     """A validated decision (``time`` None = now, UTC); raises InputError naming the field."""
     made = Decision(str(clip_id).strip(), str(decision).strip(), str(reason).strip(), str(reviewer).strip(),
                     now_iso() if time is None else str(time).strip())
@@ -139,7 +139,7 @@ def parse_decision_text(text: str, source: str | os.PathLike = "<decisions>") ->
         if len(values) != len(header):
             raise InputError(f"expected {len(header)} fields ({','.join(header)}), got {len(values)}",
                              file=source, line=line)
-        row = dict(zip(header, (v.strip() for v in values)))
+        row = dict(zip(header, (v.strip() for v in values), strict=True))
         decision = Decision(row["clip_id"], row["decision"], row["reason"], row["reviewer"], row.get("time", ""),
                             line=line)
         check_decision(decision, source)

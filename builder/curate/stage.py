@@ -136,7 +136,7 @@ def resolve_cap(manifest: pd.DataFrame, before: pd.Series, cap: int | None) -> i
         return cap
     inferred = infer_cap(manifest.assign(selected=before.values))
     if inferred is None:  # no class has a reserve: the largest class selection is the cap
-        counts = manifest.loc[before.values, "class"].value_counts()
+        counts = manifest.loc[before.to_numpy(dtype=bool), "class"].value_counts()
         inferred = int(counts.max()) if len(counts) else 1
     return inferred
 
@@ -210,7 +210,7 @@ def _recap(df: pd.DataFrame, ready: pd.Series, cap: int, require_accept: bool) -
     curation, ready_list = df["curation"].tolist(), ready.tolist()
     outcome = [""] * len(df)
     taken: Counter = Counter()
-    for position, cls in zip(order.index.tolist(), order["class"].tolist()):
+    for position, cls in zip(order.index.tolist(), order["class"].tolist(), strict=True):
         state = curation[position]
         if state in ("rejected", "auto_rejected"):
             outcome[position] = "rejected"

@@ -35,7 +35,7 @@ DEMO_VIDEOS = (
 
 
 def demo_manifest(start: float = 1.0, end: float = 11.0) -> pd.DataFrame:
-    rows = []
+    rows: list[dict[str, object]] = []
     for ytid, cls, selected, _ in DEMO_VIDEOS:
         rank = sum(1 for r in rows if r["class"] == cls)
         rows.append({"clip_id": make_clip_id(ytid, start), "ytid": ytid, "start": start, "end": end,

@@ -83,7 +83,7 @@ class _FolderHandler(BaseHTTPRequestHandler):
             return
         size = path.stat().st_size
         wanted = parse_range(self.headers.get("Range"), size)
-        if wanted == UNSATISFIABLE:
+        if isinstance(wanted, str):  # UNSATISFIABLE, the only string parse_range returns
             self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
             self.send_header("Content-Range", f"bytes */{size}")
             self.send_header("Content-Length", "0")
@@ -172,7 +172,7 @@ class MirrorServer:
         """Base URL, e.g. ``http://127.0.0.1:43121`` (no trailing slash)."""
         if self._server is None:
             raise RuntimeError("mirror server not started")
-        host, port = self._server.server_address[:2]
+        host, port = self._server.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     @property

@@ -150,14 +150,16 @@ def make_dataset(root: Path, per_class: int = 3, rate: int = 16000, window: floa
         manifest[column] = manifest[column].fillna("").astype(object)
     if curation:
         # curate's columns (builder/curate/stage.py): decisions, reasons, outcome, and `selected` re-capped
-        ok = manifest["fetch_status"] == "ok"
-        manifest["curation"] = ["undecided" if s else "auto_rejected" for s in ok]
-        manifest["curation_reason"] = ["" if s else "auto: unavailable" for s in ok]
-        manifest["curation_outcome"] = ["selected" if s else "rejected" for s in ok]
-        first = manifest.index[(manifest["class"] == TRAIN_CLASSES[0][0]) & ok]
+        fetched = manifest["fetch_status"] == "ok"
+        manifest["curation"] = ["undecided" if s else "auto_rejected" for s in fetched]
+        manifest["curation_reason"] = ["" if s else "auto: unavailable" for s in fetched]
+        manifest["curation_outcome"] = ["selected" if s else "rejected" for s in fetched]
+        first = manifest.index[(manifest["class"] == TRAIN_CLASSES[0][0]) & fetched]
         manifest.loc[first[0], "curation"] = "accepted"
-        manifest.loc[first[-1], ["curation", "curation_reason", "curation_outcome", "selected"]] = \
-            ["rejected", "not solo playing", "rejected", False]
+        rejected: dict[str, str | bool] = {"curation": "rejected", "curation_reason": "not solo playing",
+                                           "curation_outcome": "rejected", "selected": False}
+        for column, value in rejected.items():
+            manifest.loc[first[-1], column] = value
     from builder.manifest.schema import write_manifest
     manifest_path = write_manifest(manifest, layout.manifest)
     annotations = layout.annotations
@@ -180,7 +182,8 @@ def coco_for(manifest: pd.DataFrame, side: int) -> dict:
     categories = [{"id": i + 1, "name": name, "mid": mid, "supercategory": "instrument"}
                   for i, (name, mid) in enumerate(classes)]
     category_id = {c["name"]: c["id"] for c in categories}
-    images, annotations = [], []
+    images: list[dict] = []
+    annotations: list[dict] = []
     built = manifest[(manifest["split"] == "test") & (manifest["fetch_status"] == "ok")]
     for row in built.to_dict("records"):
         image_id = len(images) + 1

@@ -49,7 +49,7 @@ def _schema() -> pa.Schema:
 
 def sample_row(sample: Sample) -> dict:
     meta = sample.metadata()
-    row = {name: (None if meta.get(name) is None else str(meta[name])) for name in TEXT_COLUMNS}
+    row: dict[str, object] = {name: (None if meta.get(name) is None else str(meta[name])) for name in TEXT_COLUMNS}
     row.update({name: meta.get(name) for name in FLOAT_COLUMNS})
     row["has_mask"] = sample.has_mask
     row["audio"] = {"bytes": file_bytes(sample.audio), "path": f"{sample.clip_id}.wav"}

@@ -74,7 +74,8 @@ def write_llinet(samples: list[Sample], out: Path, report: ExportReport, progres
                  for split in ("train", "test")}
     numbers: dict[str, int] = {}
     index_rows = []
-    train_images, train_ids, train_audio = [], [], {}
+    train_images, train_ids = [], []
+    train_audio: dict[str, list[str]] = {}
     test_images, test_ids, test_audio = [], [], []
     unsegmented = 0
     for sample in iter_progress(placed, "export llinet", progress):
@@ -119,7 +120,7 @@ def write_llinet(samples: list[Sample], out: Path, report: ExportReport, progres
                             "not in test/ or the test pickles")
     indexes = {
         "train_image_files": train_images, "train_class_ids": train_ids,
-        "train_audio_files": {k: train_audio[k] for k in sorted(train_audio, key=class_ids["train"].get)},
+        "train_audio_files": {k: train_audio[k] for k in sorted(train_audio, key=class_ids["train"].__getitem__)},
         "test_image_files": test_images, "test_class_ids": test_ids, "test_audio_files": test_audio,
     }
     for name, obj in sorted(indexes.items()):

@@ -90,7 +90,7 @@ def walk(plan: ClassPlan, state_of) -> Walk:
     taken_set, passed_set = set(chosen) | set(pending), set(passed)
     promoted = [c for c in plan.order if c in taken_set and c not in plan.primaries]
     dropped = [c for c in plan.order if c in plan.primaries and c in passed_set]
-    replaced_by = dict(zip(dropped, promoted))
+    replaced_by = dict(zip(dropped, promoted, strict=False))  # either list may be longer while the walk is unfinished
     return Walk(chosen, pending, passed, replaced_by)
 
 

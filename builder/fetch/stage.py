@@ -77,7 +77,8 @@ class FetchSummary:
 
 def validate_rows(manifest: pd.DataFrame, source: str = "<manifest>") -> None:
     """Refuse malformed IDs before anything touches a URL or a path (line = CSV line, header = 1)."""
-    for position, (clip_id, ytid) in enumerate(zip(manifest["clip_id"].tolist(), manifest["ytid"].tolist())):
+    pairs = zip(manifest["clip_id"].tolist(), manifest["ytid"].tolist(), strict=True)
+    for position, (clip_id, ytid) in enumerate(pairs):
         try:
             validate_ytid(ytid)
         except InvalidYtidError as exc:
@@ -126,12 +127,13 @@ def _state_from_log(root: Path, latest: dict[str, dict], run_id: str) -> dict[st
     return states
 
 
-def fetch(manifest: pd.DataFrame, options: FetchOptions, *, source: str = "<manifest>") -> tuple[pd.DataFrame, FetchSummary]:
+def fetch(manifest: pd.DataFrame, options: FetchOptions, *,
+          source: str = "<manifest>") -> tuple[pd.DataFrame, FetchSummary]:
     """Run the fetch stage; returns the annotated manifest and the run summary."""
     validate_rows(manifest, source)
     root = Path(options.root)
-    for row in manifest.head(1).itertuples(index=False):  # template sanity on a real ID
-        build_url(options.url_template, row.ytid, row.clip_id)
+    for ytid, clip_id in manifest[["ytid", "clip_id"]].head(1).itertuples(index=False):  # template sanity on a real ID
+        build_url(options.url_template, ytid, clip_id)
     run_id = uuid.uuid4().hex[:12]
     options = replace(options, root=root.resolve(), run_id=run_id)
     with run_lock(root):
@@ -147,8 +149,9 @@ def fetch(manifest: pd.DataFrame, options: FetchOptions, *, source: str = "<mani
             latest[record["clip_id"]] = record
         states = _state_from_log(root, latest, run_id)
         plans = build_plans(manifest, cap=options.cap, fill=options.fill)
-        tasks = {row.clip_id: {"clip_id": row.clip_id, "ytid": row.ytid, "start": float(row.start),
-                               "end": float(row.end)} for row in manifest[["clip_id", "ytid", "start", "end"]].itertuples(index=False)}
+        columns = manifest[["clip_id", "ytid", "start", "end"]].itertuples(index=False)
+        tasks = {clip_id: {"clip_id": clip_id, "ytid": ytid, "start": float(start), "end": float(end)}
+                 for clip_id, ytid, start, end in columns}
         attempted = _run_waves(plans, states, latest, tasks, options)
         walks = resolve(plans, states.get)
         summary = _summarize(plans, walks, states, latest)
@@ -160,7 +163,8 @@ def fetch(manifest: pd.DataFrame, options: FetchOptions, *, source: str = "<mani
 def _run_waves(plans, states, latest, tasks, options: FetchOptions) -> int:
     attempted = 0
     counts: Counter = Counter()
-    bar = tqdm(total=0, unit="clip", desc="fetch", disable=not options.progress, dynamic_ncols=True,
+    total = 0  # clips handed out so far, over all waves: the bar's total grows wave by wave
+    bar = tqdm(total=total, unit="clip", desc="fetch", disable=not options.progress, dynamic_ncols=True,
                file=sys.stderr, delay=0.5)
     with Distributor(options.distributor, options.workers, options.ray_address) as pool:
         while halt_reason(options.root) is None:
@@ -168,7 +172,8 @@ def _run_waves(plans, states, latest, tasks, options: FetchOptions) -> int:
             if not wanted:
                 break
             size = options.shard_size or default_shard_size(len(wanted), options.workers, largest=8)
-            bar.total += len(wanted)
+            total += len(wanted)
+            bar.total = total
             bar.refresh()
             shards = chunk([tasks[c] for c in wanted], size)
             finished: set[str] = set()
@@ -190,12 +195,14 @@ def _run_waves(plans, states, latest, tasks, options: FetchOptions) -> int:
 
 
 def _status_name(state: str | None) -> str:
-    return {OK: "ok", GONE: "unavailable", FAILED: "failed"}.get(state, "todo")  # type: ignore[arg-type]
+    if state is None:
+        return "todo"
+    return {OK: "ok", GONE: "unavailable", FAILED: "failed"}.get(state, "todo")
 
 
 def _failed_before(record: dict | None) -> bool:
     """A transient failure (or halt) not yet retried successfully."""
-    return bool(record) and record.get("status") in ("failed", "halted", "retry")
+    return record is not None and record.get("status") in ("failed", "halted", "retry")
 
 
 def annotate(manifest: pd.DataFrame, plans, walks, states, latest) -> pd.DataFrame:
@@ -221,7 +228,8 @@ def annotate(manifest: pd.DataFrame, plans, walks, states, latest) -> pd.DataFra
             status.append("unused")
         error.append("" if state == OK else str(record.get("error_class", "")))
         media_path.append(str(record.get("media_path", "")) if state == OK else "")
-        duration.append(float(record["duration"]) if state == OK and record.get("duration") is not None else float("nan"))
+        known = state == OK and record.get("duration") is not None
+        duration.append(float(record["duration"]) if known else float("nan"))
     out["fetch_status"] = status
     out["fetch_error"] = error
     out["media_path"] = media_path

@@ -115,9 +115,9 @@ def validate_manifest(df: pd.DataFrame, path: str | os.PathLike = "<manifest>") 
                                  file=path, line=i + 2, field="clip_id")
             seen[cid] = i + 2
     if {"start", "end"} <= set(df.columns):
-        bad = df.index[df["end"] <= df["start"]]
+        bad = (df["end"] <= df["start"]).to_numpy().nonzero()[0]  # row positions, whatever the index
         if len(bad):
-            i = df.index.get_loc(bad[0])
+            i = int(bad[0])
             raise InputError("end must be greater than start", file=path, line=i + 2, field="end")
     return df
 

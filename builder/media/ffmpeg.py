@@ -119,17 +119,21 @@ def _stream(s: dict) -> StreamInfo:
 
 
 def _float(value: object) -> float | None:
+    if not isinstance(value, (int, float, str)):  # ffprobe's JSON: numbers, numeric strings or absent
+        return None
     try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        out = float(value)
+    except ValueError:
         return None
     return out if np.isfinite(out) else None
 
 
 def _int(value: object) -> int | None:
+    if not isinstance(value, (int, float, str)):
+        return None
     try:
-        return int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        return int(value)
+    except ValueError:
         return None
 
 

@@ -120,7 +120,7 @@ def frames_clip(root: Path, task: dict[str, Any], options: FrameOptions) -> dict
     grabbed = grab_frames(root / task["media_path"], times)
     names = [f"{clip_id}.jpg"] if count == 1 else [f"{clip_id}_{i}.jpg" for i in range(count)]
     squares, fulls, flags, sizes = [], [], set(), {}
-    for (rgb, _), name in zip(grabbed, names):
+    for (rgb, _), name in zip(grabbed, names, strict=True):
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         square = centre_square(bgr)
         sizes[f"{FULL_DIR}/{name}"] = write_output(root / FULL_DIR / name, encode_jpeg(bgr, options.jpeg_quality))

@@ -101,8 +101,7 @@ def run_stage(manifest: pd.DataFrame, spec: StageSpec, options: Any, tasks: dict
         latest[record["clip_id"]] = record
     todo = []
     for clip_id, task in tasks.items():
-        record = latest.get(clip_id)
-        if record is not None and _still_valid(record, task, params, root, spec):
+        if clip_id in latest and _still_valid(latest[clip_id], task, params, root, spec):
             continue
         todo.append(task)
     counts: Counter = Counter()

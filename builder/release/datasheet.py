@@ -70,5 +70,5 @@ def update_datasheet(datasheet: str | Path, manifest_dir: str | Path) -> bool:
 
 if __name__ == "__main__":  # python -m builder.release.datasheet [DATASET.md] [MANIFEST_DIR]
     # DATASET.md lives in the source tree only (run this from a checkout); the manifests are the packaged ones.
-    args = sys.argv[1:] or [Path("DATASET.md"), committed_manifests()]
+    args: list[str | Path] = [*sys.argv[1:]] or [Path("DATASET.md"), committed_manifests()]
     print("updated" if update_datasheet(*args) else "up to date")

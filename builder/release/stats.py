@@ -100,7 +100,7 @@ def write_figure(stats: dict[str, Any], path: Path) -> None:
     widths = [max(1, len(counts[s])) for s in splits] + [max(4, len(splits) * 2)]
     fig, axes = plt.subplots(1, len(splits) + 1, figsize=(min(24, 3 + 0.45 * sum(widths)), 4.8),
                              gridspec_kw={"width_ratios": widths})
-    for ax, split in zip(axes, splits):
+    for ax, split in zip(axes[:-1], splits, strict=True):  # the last axis holds the pie
         names = list(counts[split])
         values = [counts[split][c] for c in names]
         ax.bar(range(len(names)), values, color=COLOURS.get(split, "#777777"))
@@ -109,7 +109,7 @@ def write_figure(stats: dict[str, Any], path: Path) -> None:
         ax.set_ylabel("clips")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     totals = [stats["per_split"][s]["clips"] for s in splits]
-    axes[-1].pie(totals, labels=[f"{s}\n{n}" for s, n in zip(splits, totals)], autopct="%1.1f%%",
+    axes[-1].pie(totals, labels=[f"{s}\n{n}" for s, n in zip(splits, totals, strict=True)], autopct="%1.1f%%",
                  colors=[COLOURS.get(s, "#777777") for s in splits], startangle=90, counterclock=False)
     axes[-1].set_title("split totals", fontsize=10)
     fig.suptitle(f"INSTRUMENT-32CLASS rebuild {stats['version']}: {stats['totals']['released']} clips, "

@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from builder.audioset.classes import TargetClass
-from builder.audioset.parse import Ontology, ParseStats, iter_segments
+from builder.audioset.parse import Ontology, ParseStats, Segment, iter_segments
 from builder.errors import InputError
 from builder.manifest.ids import make_clip_id
 
@@ -112,8 +112,8 @@ def select_clips(classes: list[TargetClass], ontology: Ontology, sources: dict[s
     totals: Counter = Counter()
     per_class: dict[str, Counter] = {c.name: Counter() for c in classes}
     seen_ytids: set[str] = set()
-    single: list[tuple[int, str, object]] = []     # (class idx, source, segment)
-    ambiguous: list[tuple[tuple[int, ...], str, object]] = []
+    single: list[tuple[int, str, Segment]] = []     # (class idx, source, segment)
+    ambiguous: list[tuple[tuple[int, ...], str, Segment]] = []
 
     for source, files in sources.items():
         stats = ParseStats()
@@ -143,13 +143,14 @@ def select_clips(classes: list[TargetClass], ontology: Ontology, sources: dict[s
 
     kept = list(single)
     single_counts = Counter(i for i, _, _ in single)
-    for hits, source, seg in ambiguous:
-        hit_names = [classes[i].name for i in hits]
+    for candidates, source, seg in ambiguous:
+        hit_names = [classes[i].name for i in candidates]
         if options.ambiguous == "drop":
             _count(totals, per_class, hit_names, "ambiguous")
             continue
         # keep-rarest: the class with the fewest unambiguous candidates; ties -> listed order.
-        choice = min(hits, key=lambda i: (single_counts[i], i)) if options.ambiguous == "keep-rarest" else min(hits)
+        choice = (min(candidates, key=lambda i: (single_counts[i], i)) if options.ambiguous == "keep-rarest"
+                  else min(candidates))
         totals["ambiguous_kept"] += 1
         per_class[classes[choice].name]["ambiguous_kept"] += 1
         kept.append((choice, source, seg))
@@ -171,7 +172,7 @@ def select_clips(classes: list[TargetClass], ontology: Ontology, sources: dict[s
     if limit is not None:
         beyond = manifest["rank"] >= options.cap + limit
         for name, n in manifest.loc[beyond, "class"].value_counts().items():
-            per_class[name]["beyond_reserve"] = int(n)
+            per_class[str(name)]["beyond_reserve"] = int(n)
         totals["beyond_reserve"] = int(beyond.sum())
         manifest = manifest[~beyond].reset_index(drop=True)
     for cls in classes:
@@ -217,7 +218,7 @@ def recap(manifest: pd.DataFrame, cap: int) -> pd.DataFrame:
 
 def infer_cap(manifest: pd.DataFrame) -> int | None:
     """The cap a manifest was selected with: the selected count of any class that has a reserve."""
-    with_reserve = manifest.groupby("class")["selected"].agg(lambda s: (~s).any())
+    with_reserve = ~manifest.groupby("class")["selected"].all()
     full = manifest[manifest["class"].isin(with_reserve[with_reserve].index) & manifest["selected"]]
     counts = full.groupby("class").size()
     return int(counts.max()) if len(counts) else None

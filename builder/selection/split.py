@@ -136,8 +136,9 @@ def audit_manifest(df: pd.DataFrame, classes: list[TargetClass], ontology: Ontol
     mids = {c.name: c.mid for c in classes}
     forbidden = forbidden_labels(group, mids, ontology)
     sel = df[df["selected"]]
-    counts = {name: {} for name in mids}
-    for (name, split), n in sel.groupby(["class", "split"]).size().items():
+    counts: dict[str, dict[str, int]] = {name: {} for name in mids}
+    sizes = sel.groupby(["class", "split"]).size().reset_index(name="n")
+    for name, split, n in sizes.itertuples(index=False):
         counts[name][split] = int(n)
     groups_per_class = df.assign(g=df["split"].map(lambda s: "seen" if SPLIT_LEVEL[s] == 0 else s)) \
         .groupby("class")["g"].nunique()
@@ -146,8 +147,8 @@ def audit_manifest(df: pd.DataFrame, classes: list[TargetClass], ontology: Ontol
     for name, frame in (("selected", sel), ("selected_and_reserve", df)):
         per_ytid = frame.groupby("ytid")["split"].nunique()
         shared[name] = sorted(per_ytid[per_ytid > 1].index)
-    leaks = sorted(df.loc[[bool(forbidden[s].intersection(l.split(","))) for s, l in zip(df["split"], df["labels"])],
-                          "clip_id"]) if len(df) else []
+    leaks = sorted(df.loc[[bool(forbidden[s].intersection(labels.split(",")))
+                           for s, labels in zip(df["split"], df["labels"], strict=True)], "clip_id"]) if len(df) else []
     problems = {}
     if mixed_classes:
         problems["classes_in_several_groups"] = mixed_classes

@@ -72,7 +72,8 @@ def save_embeddings(path: str | os.PathLike, sets: dict[str, EmbeddingSet],
         arrays["__meta_keys__"] = np.array(list(meta), dtype=str)
         arrays["__meta_values__"] = np.array([str(v) for v in meta.values()], dtype=str)
     with atomic_open(path, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
+        # numpy's stub lets **kwds reach allow_pickle (numpy >= 2.1); no key here is that name.
+        np.savez_compressed(handle, **arrays)  # type: ignore[arg-type]
     return Path(path)
 
 
@@ -129,7 +130,9 @@ def extract_embeddings(model: Any, rows: pd.DataFrame, split: str, *, image_size
     spec = CacheSpec(image_size, sample_rate, clip_samples)
     dataset = DecodedClips(rows["audio_path"].tolist(), rows["frame_path"].tolist(), spec)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
-    kept, errors, parts = [], [], []
+    kept: list[int] = []
+    errors: list[str] = []
+    parts = []
     clip_ids = rows["clip_id"].tolist()
     with tqdm(total=len(dataset), desc=f"embedding {split}", unit="clip", disable=not progress) as bar:
         for batch in loader:

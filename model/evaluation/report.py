@@ -94,7 +94,7 @@ def recognition_lines(metrics: dict[str, Any]) -> list[str]:
     rows = [["LLINet (paper): seen-class classifier + confidence gate", "68.6", "39.4", "50.1"]]
     for name, values in RECOGNITION.items():
         if name != "LLINet" and "gzsl_h" in values:
-            rows.append([f"{name} (paper)", "–", "–", values["gzsl_h"]])
+            rows.append([f"{name} (paper)", "–", "–", str(values["gzsl_h"])])
     for average, label in (("class", "per-class mean"), ("sample", "over samples")):
         block = gzsl[f"average_{average}"]
         rows.append([f"**Ours**: calibrated stacking, γ = {block['gamma']:.4g} from validation ({label})",
@@ -132,7 +132,7 @@ def localization_lines(metrics: dict[str, Any]) -> list[str]:
 
 def per_class_table(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
     rec = metrics["recognition"]
-    accuracy = dict(zip(rec["classes"], rec["published"]["per_class_accuracy"]))
+    accuracy = dict(zip(rec["classes"], rec["published"]["per_class_accuracy"], strict=True))
     loc = metrics["localization"].get("per_class_miou", {})
     table = {}
     for cls in metrics["clips_per_class"]:

@@ -101,9 +101,9 @@ class ImageEncoder(nn.Module):
         for parameter in self.attention_layer.parameters():
             parameter.requires_grad_(True)
         channels4 = config.layer4_channels
-        self.head = nn.Sequential(nn.Linear(channels4, channels4), nn.ReLU(inplace=True),
-                                  nn.Linear(channels4, config.embed_dim))
-        for layer in (self.head[0], self.head[2]):
+        hidden, out = nn.Linear(channels4, channels4), nn.Linear(channels4, config.embed_dim)
+        self.head = nn.Sequential(hidden, nn.ReLU(inplace=True), out)
+        for layer in (hidden, out):
             # Official init: weights uniform(-0.1, 0.1); biases start at zero (our choice).
             nn.init.uniform_(layer.weight, -config.head_init_range, config.head_init_range)
             nn.init.zeros_(layer.bias)

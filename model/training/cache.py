@@ -102,7 +102,7 @@ def _file_signature(path: str) -> list:
 def cache_key(clip_ids: list[str], audio_files: list[str], frame_files: list[str], spec: CacheSpec) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps({"format": CACHE_FORMAT, "spec": asdict(spec)}, sort_keys=True).encode())
-    for clip_id, audio, frame in zip(clip_ids, audio_files, frame_files):
+    for clip_id, audio, frame in zip(clip_ids, audio_files, frame_files, strict=True):
         digest.update(json.dumps([clip_id, _file_signature(audio), _file_signature(frame)]).encode())
     return digest.hexdigest()[:24]
 
@@ -132,8 +132,9 @@ def open_or_build_cache(cache_root: str | os.PathLike, clip_ids: list[str], audi
         waves = np.lib.format.open_memmap(tmp / "waves.npy", "w+", np.float32, (count, spec.clip_samples))
         ok = np.zeros(count, dtype=bool)
         errors: list[str] = []
+        # torch's stub types collate_fn for batches (a list); with batch_size=None it gets one item.
         loader = DataLoader(DecodedClips(audio_files, frame_files, spec), batch_size=None,
-                            num_workers=workers, collate_fn=keep_item)
+                            num_workers=workers, collate_fn=keep_item)  # type: ignore[arg-type]
         for index, image, wave, item_errors in tqdm(loader, total=count, desc=f"decoding {label}",
                                                     unit="clip", disable=not progress):
             if item_errors:

@@ -40,7 +40,7 @@ def read_media_manifest(path: str | os.PathLike, media_root: str | os.PathLike |
     if "selected" in df.columns:
         df = df[df["selected"].astype(bool)]
     for column in ("audio_path", "frame_path"):
-        for index, value in zip(df.index, df[column].tolist()):
+        for index, value in zip(df.index, df[column].tolist(), strict=True):
             if not isinstance(value, str) or not value:
                 raise InputError("empty media path", file=path, line=index + 2, field=column)
         df[column] = [str(p if Path(p).is_absolute() else (root / p)) for p in df[column]]
@@ -120,7 +120,7 @@ def epoch_plan(labels: np.ndarray, *, epoch: int, seed: int, batch_size: int, pa
 class PlannedBatches(Dataset):
     """Item i = batch i of a plan, assembled from the memory-mapped cache."""
 
-    def __init__(self, data: SplitData, plan: np.ndarray, crop: int) -> None:
+    def __init__(self, data: SplitData, plan: np.ndarray | list[np.ndarray], crop: int) -> None:
         self.data, self.plan, self.crop = data, plan, crop
 
     def __len__(self) -> int:

@@ -46,7 +46,8 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         self._check_input_dim(input)
         factor = self._running_update_factor()
         mean, var, count = self._global_mean_var(input)
-        if self.training and self.track_running_stats and self.running_mean is not None:
+        if (self.training and self.track_running_stats and self.running_mean is not None
+                and self.running_var is not None):  # BatchNorm registers both or neither
             with torch.no_grad():
                 # As nn.BatchNorm2d: running = (1 - f) * running + f * batch stat, variance unbiased.
                 unbiased = var.detach() * (count / (count - 1))

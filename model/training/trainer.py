@@ -138,7 +138,9 @@ def evaluate(model: Any, batches: Iterable[dict[str, torch.Tensor]], opts: Train
         loss = (matching_loss(v.float(), a.float(), y, opts.gamma_match)
                 + opts.gamma_att * matching_loss(v_hat.float(), a_bar.float(), y, opts.gamma_match))
         loss_sum += float(loss) * len(y)
-        vs.append(v.float().cpu()), audios.append(a.float().cpu()), labels.append(y.cpu())
+        vs.append(v.float().cpu())
+        audios.append(a.float().cpu())
+        labels.append(y.cpu())
     v, a, y = torch.cat(vs), torch.cat(audios), torch.cat(labels)
     i2a, a2i = retrieval_map(v, a, y, y), retrieval_map(a, v, y, y)
     return {"val_loss": loss_sum / len(y), "val_map_i2a": i2a, "val_map_a2i": a2i, "val_map": (i2a + a2i) / 2,
@@ -223,7 +225,8 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
         convert_to_global_bn(model)
     model = model.to(device)
     if opts.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        # Module.to accepts memory_format at run time; torch's typed overloads leave it out.
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer, scheduler = build_optimizer(model, opts.lr, opts.momentum, opts.weight_decay,
                                            opts.lr_decay_every, opts.lr_decay_factor)
     history: list[dict[str, Any]] = []
@@ -274,7 +277,7 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
         val_batches = planned_batches(val_data, sequential_plan(len(val_data), opts.eval_batch_size, crop, crop),
                                       crop, placement, device, min(opts.workers, 2), persistent=True)
 
-    for epoch, plan in zip(range(start_epoch, opts.epochs), plans):
+    for epoch, plan in zip(range(start_epoch, opts.epochs), plans, strict=True):
         net.train()
         sums = torch.zeros(3, device=device, dtype=torch.float64)
         checked = torch.zeros(3, dtype=torch.float64)

@@ -45,7 +45,6 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Union
 from urllib.parse import urlsplit
 
 from builder.demo.mirror import UNSATISFIABLE, parse_range  # one Range parser, shared with the demo mirror
@@ -94,7 +93,7 @@ class RequestLog:
         return self.headers.get("range")
 
 
-RouteSpec = Union[bytes, bytearray, memoryview, os.PathLike, Route, Callable[[RequestLog], object]]
+RouteSpec = bytes | bytearray | memoryview | os.PathLike | Route | Callable[[RequestLog], object]
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server

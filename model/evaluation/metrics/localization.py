@@ -65,7 +65,7 @@ def iou(predicted: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
 
 
-def success_curve(ious: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+def success_curve(ious: np.ndarray, thresholds: Sequence[float] | np.ndarray) -> np.ndarray:
     """Fraction of images with IoU >= t for each threshold t."""
     ious = np.asarray(ious, dtype=np.float64)
     if len(ious) == 0:

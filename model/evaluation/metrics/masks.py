@@ -35,9 +35,14 @@ def decode_coco_masks(source: str | os.PathLike | dict[str, Any]) -> dict[str, n
     # Imported here: GPU machines that only extract embeddings may lack pycocotools.
     from builder.annotate.coco import decode_segmentation
 
-    path = None if isinstance(source, dict) else Path(source)
-    data = source if path is None else read_json_file(path, "COCO annotation file")
+    if isinstance(source, dict):
+        path, data = None, source
+    else:
+        path = Path(source)
+        data = read_json_file(path, "COCO annotation file")
     where = path if path is not None else "<COCO annotations>"
+    if not isinstance(data, dict):
+        raise InputError(f"COCO annotations must be a JSON object, got {type(data).__name__}", file=where)
     for key in ("images", "annotations"):
         if not isinstance(data.get(key), list):
             raise InputError(f"COCO annotations need a list {key!r}", file=where, field=key)

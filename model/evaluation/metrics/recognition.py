@@ -13,7 +13,7 @@ Distances are smaller-is-closer; ``argmin`` ties go to the lower class index.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ import numpy as np
 METRICS = ("euclidean", "cosine")
 
 
-def encode_labels(labels: Sequence, classes: Sequence | None = None) -> tuple[np.ndarray, list]:
+def encode_labels(labels: Iterable[Any], classes: Iterable[Any] | None = None) -> tuple[np.ndarray, list]:
     """Map class names to indices; ``classes`` fixes the order (default: sorted)."""
     values = list(labels)
     order = sorted(set(values)) if classes is None else list(classes)

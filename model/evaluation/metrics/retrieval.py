@@ -35,6 +35,9 @@ from typing import Any
 import numpy as np
 import torch
 
+#: Class labels, one per row: a list or a 1-D array (the embedding files hold arrays).
+Labels = Sequence[Any] | np.ndarray
+
 DEFAULT_CHUNK_ROWS = 256
 DEFAULT_DRAWS = 1000
 RECALL_KS = (1, 5, 10)
@@ -104,7 +107,7 @@ def _chunk_ap(block: np.ndarray, labels: np.ndarray, gallery_by_class: dict[Any,
     return ap, first
 
 
-def rank_queries(scores: Any, query_labels: Sequence, gallery_labels: Sequence, *,
+def rank_queries(scores: Any, query_labels: Labels, gallery_labels: Labels, *,
                  transpose: bool = False, chunk_rows: int = DEFAULT_CHUNK_ROWS,
                  workers: int | None = None) -> QueryRanking:
     """Rank the gallery for every query; returns per-query AP and first-hit rank.
@@ -150,7 +153,7 @@ def rank_queries(scores: Any, query_labels: Sequence, gallery_labels: Sequence, 
                         np.concatenate([p[1] for p in parts]), n_relevant)
 
 
-def first_query_per_class(labels: Sequence) -> dict[Any, int]:
+def first_query_per_class(labels: Labels) -> dict[Any, int]:
     """Index of the first item of each class in the given (manifest) order."""
     first: dict[Any, int] = {}
     for index, cls in enumerate(np.asarray(labels).tolist()):
@@ -158,7 +161,7 @@ def first_query_per_class(labels: Sequence) -> dict[Any, int]:
     return first
 
 
-def llinet_map(ranking: QueryRanking, query_labels: Sequence,
+def llinet_map(ranking: QueryRanking, query_labels: Labels,
                pinned: dict[Any, int] | None = None) -> float:
     """LLINet protocol mAP: one query per class, AP averaged over the classes.
 
@@ -171,7 +174,7 @@ def llinet_map(ranking: QueryRanking, query_labels: Sequence,
     return float(np.mean([ranking.ap[i] for i in pinned.values()]))
 
 
-def llinet_map_draws(ranking: QueryRanking, query_labels: Sequence, *,
+def llinet_map_draws(ranking: QueryRanking, query_labels: Labels, *,
                      n_draws: int = DEFAULT_DRAWS, seed: int = 0) -> np.ndarray:
     """The LLINet mAP for ``n_draws`` random choices of the one query per class."""
     labels = np.asarray(query_labels)
@@ -185,7 +188,7 @@ def llinet_map_draws(ranking: QueryRanking, query_labels: Sequence, *,
     return np.mean(per_class, axis=0)
 
 
-def standard_retrieval(ranking: QueryRanking, query_labels: Sequence,
+def standard_retrieval(ranking: QueryRanking, query_labels: Labels,
                        ks: Sequence[int] = RECALL_KS) -> dict[str, float]:
     """Every item a query: micro mAP (over queries), macro mAP (over classes), R@K.
 
@@ -201,13 +204,13 @@ def standard_retrieval(ranking: QueryRanking, query_labels: Sequence,
     return out
 
 
-def per_class_ap(ranking: QueryRanking, query_labels: Sequence) -> dict[Any, float]:
+def per_class_ap(ranking: QueryRanking, query_labels: Labels) -> dict[Any, float]:
     """Mean AP of each class's queries (standard protocol), keyed by class."""
     labels = np.asarray(query_labels)
     return {cls: float(ranking.ap[labels == cls].mean()) for cls in np.unique(labels).tolist()}
 
 
-def direction_metrics(ranking: QueryRanking, query_labels: Sequence, *,
+def direction_metrics(ranking: QueryRanking, query_labels: Labels, *,
                       n_draws: int = DEFAULT_DRAWS, seed: int = 0) -> dict[str, Any]:
     """All retrieval numbers of one direction, from one ranking pass."""
     draws = llinet_map_draws(ranking, query_labels, n_draws=n_draws, seed=seed)
@@ -221,7 +224,7 @@ def direction_metrics(ranking: QueryRanking, query_labels: Sequence, *,
     }
 
 
-def retrieval_metrics(scores: Any, image_labels: Sequence, audio_labels: Sequence, *,
+def retrieval_metrics(scores: Any, image_labels: Labels, audio_labels: Labels, *,
                       chunk_rows: int = DEFAULT_CHUNK_ROWS, n_draws: int = DEFAULT_DRAWS,
                       seed: int = 0, workers: int | None = None) -> dict[str, Any]:
     """Both directions from one image x audio similarity matrix.
@@ -249,7 +252,7 @@ def cosine_similarity(a: Any, b: Any, *, chunk_rows: int = 4096) -> np.ndarray:
     return out
 
 
-def naive_rank_queries(scores: Any, query_labels: Sequence, gallery_labels: Sequence) -> QueryRanking:
+def naive_rank_queries(scores: Any, query_labels: Labels, gallery_labels: Labels) -> QueryRanking:
     """Reference implementation: one full stable sort per query, in Python.
 
     Used by the tests (an independent computation of the same definition) and
@@ -259,7 +262,7 @@ def naive_rank_queries(scores: Any, query_labels: Sequence, gallery_labels: Sequ
     matrix = _as_numpy(scores)
     g_labels = np.asarray(gallery_labels)
     aps, firsts, counts = [], [], []
-    for row, cls in zip(matrix, np.asarray(query_labels)):
+    for row, cls in zip(matrix, np.asarray(query_labels), strict=True):
         relevant = g_labels == cls
         order = np.lexsort((relevant, -row))
         positions = np.flatnonzero(relevant[order]) + 1

@@ -78,7 +78,7 @@ def test_end_to_end_report_and_rerun_from_embeddings(synthetic, tmp_path, capsys
     assert metrics["gzsl"]["test_sets"] == ["test", "test_seen"]
     # No val_seen split in this manifest: a fixed sample of train clips stands in, and says so.
     assert metrics["gzsl"]["validation_sets"] == ["val_unseen", "train_sample"]
-    assert metrics["gzsl"]["average_class"]["gamma_selected_on"] == "validation"
+    assert metrics["gzsl"]["average_class"]["gamma_selected_on"] == "val_unseen + train_sample"
     for image in report.glob("*.png"):
         with Image.open(image) as png:
             assert png.format == "PNG"

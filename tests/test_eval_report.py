@@ -97,7 +97,7 @@ def test_a_priori_k_when_validation_has_no_masks(inputs):
 def test_gzsl_calibrated_on_validation(inputs):
     metrics, _ = compute_metrics(inputs, n_draws=10)
     gzsl = metrics["gzsl"]["average_class"]
-    assert gzsl["gamma_selected_on"] == "validation"
+    assert gzsl["gamma_selected_on"] == "val_unseen + train_sample"
     assert metrics["gzsl"]["validation_sets"] == ["val_unseen", "train_sample"]
     assert 0 <= gzsl["harmonic_mean"] <= 1
     inputs.seen_test = None

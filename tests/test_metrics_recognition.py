@@ -127,13 +127,13 @@ def test_gamma_is_chosen_on_validation_never_test():
     # Validation favours gamma ~0.125; on this test set gamma = 0 would be better.
     test_d = np.array([[0.1, 0.9, 0.15], [0.9, 0.1, 0.5], [0.9, 0.9, 0.1]])
     test_labels = np.array([0, 1, 2])
-    result = calibrated_gzsl(GZSL_D, GZSL_LABELS, SEEN, test_d, test_labels, SEEN)
-    assert result["gamma"] == pytest.approx(0.125) and result["gamma_selected_on"] == "validation"
+    result = calibrated_gzsl(GZSL_D, GZSL_LABELS, SEEN, test_d, test_labels, SEEN, selected_on="val_unseen")
+    assert result["gamma"] == pytest.approx(0.125) and result["gamma_selected_on"] == "val_unseen"
     expected = gzsl_scores(test_d, test_labels, SEEN, 0.125)
     assert result["harmonic_mean"] == pytest.approx(expected["harmonic_mean"])
     assert result["uncalibrated"]["harmonic_mean"] == 1.0 > result["harmonic_mean"]
     # Changing the test set never changes gamma.
-    other = calibrated_gzsl(GZSL_D, GZSL_LABELS, SEEN, test_d[::-1], test_labels[::-1], SEEN)
+    other = calibrated_gzsl(GZSL_D, GZSL_LABELS, SEEN, test_d[::-1], test_labels[::-1], SEEN, selected_on="v")
     assert other["gamma"] == result["gamma"]
 
 

@@ -35,9 +35,11 @@ def test_retrieval_map_is_macro_over_classes() -> None:
 def test_prototype_accuracy_by_hand() -> None:
     audio = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
     audio_labels = torch.tensor([0, 0, 1])                 # prototypes (0.9, 0.3) and (0, 1)
-    images = torch.tensor([[2.0, 0.1], [0.1, 3.0], [1.0, 2.0]])
-    image_labels = torch.tensor([0, 1, 0])                 # third: normalised (0.45, 0.89): 0.46 from (0, 1) < 0.75
-    assert prototype_accuracy(images, audio, image_labels, audio_labels) == pytest.approx(2 / 3)
+    images = torch.tensor([[2.0, 0.1], [0.1, 3.0], [1.0, 2.0], [0.3, 0.6]])
+    image_labels = torch.tensor([0, 1, 0, 1])              # third: 1.41 from (0, 1) < 1.70: wrong
+    # Fourth: raw (0.3, 0.6) is 0.50 from (0, 1) < 0.67, right; L2-normalised it would be 0.45 from
+    # (0.9, 0.3) < 0.77 and wrong: the raw embedding is used, as in the paper's evaluation.
+    assert prototype_accuracy(images, audio, image_labels, audio_labels) == pytest.approx(3 / 4)
 
 
 def test_checkpoint_roundtrip_atomic_and_weights_only(tmp_path) -> None:

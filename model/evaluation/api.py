@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -31,6 +32,7 @@ from model.evaluation.report import write_report
 
 TRAIN_SAMPLE = "train_sample"   # seen-class clips for GZSL calibration (name inside embeddings.npz)
 UNSEEN_SPLITS = ("test", "val_unseen")
+TEST_SPLITS = ("test", "test_seen")   # never chosen on (k, GZSL constant)
 PathLike = str | os.PathLike[str]
 
 
@@ -52,6 +54,10 @@ class EvalOptions:
     masks: PathLike | None = None          # COCO annotation JSON with the test masks
     localization: bool = True              # False: skip localisation (no masks needed)
     batch_size: int = 32
+    # The authors' evaluation, opt-in: their test loader drops the clips after the last complete batch
+    # (11 of INSTRUMENT-32's 747 test clips at batch 32); their IoU divides by union + 1e-5.
+    drop_last_batch: bool = False          # leave out the evaluated split's clips after its last full batch
+    iou_epsilon: float = 0.0               # LLINet localisation IoU = inter / (union + iou_epsilon); official 1e-5
     device: str = "auto"                   # auto | cpu | cuda | cuda:N
     workers: int = 2                       # media decoding workers
     skip_bad: bool = False                 # drop clips whose media cannot be decoded
@@ -70,9 +76,13 @@ class EvalOptions:
         for name in ("batch_size", "draws"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}", field=name)
-        for name in ("workers", "overlays", "gzsl_train_per_class"):
+        for name in ("workers", "overlays", "gzsl_train_per_class", "iou_epsilon"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}", field=name)
+        for name in ("val_split", "seen_val_split"):
+            if getattr(self, name) in TEST_SPLITS:
+                raise InputError(f"{name} {getattr(self, name)!r} is a test split: k and the GZSL constant "
+                                 "are chosen on validation data", field=name)
 
 
 @dataclass
@@ -227,12 +237,21 @@ def evaluate(options: EvalOptions) -> EvalResult:
     else:
         sets = embed_from_checkpoint(o, masks)
     test = sets[o.split]
+    dropped = 0
+    if o.drop_last_batch:
+        # Batches are formed in manifest order, so these are the clips of the last, partial batch.
+        kept = len(test) // o.batch_size * o.batch_size
+        if kept == 0:
+            raise InputError(f"drop_last_batch: split {o.split!r} has {len(test)} clips, fewer than one batch "
+                             f"of {o.batch_size}", field="drop_last_batch")
+        dropped, test = len(test) - kept, test.subset(np.arange(kept))
     _check_mask_coverage(masks, test.clip_ids, o.split, o.masks)
     report = Path(o.report)
     context = {"llinet_version": __version__,
                "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                "source": _text(o.checkpoint or o.embeddings), "manifest": _text(o.manifest),
-               "masks": _text(o.masks), "split": o.split, "val_split": o.val_split}
+               "masks": _text(o.masks), "split": o.split, "val_split": o.val_split,
+               "drop_last_batch": o.drop_last_batch, "dropped_clips": dropped, "iou_epsilon": o.iou_epsilon}
     files: dict[str, Path] = {}
     if not o.embeddings:
         files["embeddings"] = report / "embeddings.npz"
@@ -242,7 +261,7 @@ def evaluate(options: EvalOptions) -> EvalResult:
                         seen_val=sets.get(o.seen_val_split, sets.get(TRAIN_SAMPLE)), masks=masks)
     try:
         metrics, artefacts = compute_metrics(inputs, n_draws=o.draws, seed=o.seed,
-                                             gzsl_exclude_own=o.gzsl_exclude_own)
+                                             gzsl_exclude_own=o.gzsl_exclude_own, iou_epsilon=o.iou_epsilon)
     except ValueError as exc:
         raise InputError(str(exc)) from exc
     files.update(write_report(report, metrics, artefacts, inputs, context, overlays=o.overlays))

@@ -98,12 +98,12 @@ def _collate(items: list) -> list:
 
 
 @torch.no_grad()
-def _embed_batch(model: Any, images: np.ndarray, waves: np.ndarray, sample_rate: int,
+def _embed_batch(model: Any, images: np.ndarray, waves: np.ndarray, lengths: np.ndarray, sample_rate: int,
                  device: torch.device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     pixels = normalise_images(torch.from_numpy(images).to(device))
     audio_in = torch.from_numpy(waves).to(device).unsqueeze(1)  # [B, 1, T]
     v, local = model.embed_images(pixels)
-    a = model.embed_audio(audio_in, sample_rate)
+    a = model.embed_audio(audio_in, sample_rate, torch.from_numpy(lengths).to(device))
     s = model.localization_map(local, a)
     return (v.float().cpu().numpy(), a.float().cpu().numpy(), s.float().cpu().numpy())
 
@@ -116,7 +116,9 @@ def extract_embeddings(model: Any, rows: pd.DataFrame, split: str, *, image_size
 
     Bad media: all undecodable files are listed in one :class:`InputError`
     (after the pass, so the user sees every bad file at once), unless
-    ``skip_bad`` drops those clips.
+    ``skip_bad`` drops those clips. Batches are formed in row order, which
+    matters for a model whose image gate normalises over the batch
+    (``gate_softmax='batch'``).
     """
     if len(rows) == 0:
         raise InputError(f"split {split!r} has no rows to evaluate")
@@ -137,12 +139,13 @@ def extract_embeddings(model: Any, rows: pd.DataFrame, split: str, *, image_size
     with tqdm(total=len(dataset), desc=f"embedding {split}", unit="clip", disable=not progress) as bar:
         for batch in loader:
             good = [item for item in batch if not item[3]]
-            for index, _, _, item_errors in batch:
+            for index, _, _, item_errors, _ in batch:
                 errors.extend(f"{clip_ids[index]}: {e}" for e in item_errors)
             if good:
                 images = np.stack([item[1] for item in good])
                 waves = np.stack([item[2] for item in good])
-                parts.append(_embed_batch(model, images, waves, sample_rate, device))
+                lengths = np.array([item[4] for item in good], dtype=np.int64)
+                parts.append(_embed_batch(model, images, waves, lengths, sample_rate, device))
                 kept.extend(item[0] for item in good)
             bar.update(len(batch))
     if errors and not skip_bad:

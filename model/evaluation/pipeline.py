@@ -5,7 +5,8 @@ Inputs are :class:`~model.evaluation.embed.EmbeddingSet` s of the evaluated spli
 localisation threshold k and the GZSL calibration constant), and optionally
 the seen-class test split and seen-class validation clips (``val_seen``, or a
 fixed sample of train clips when the manifest has none) for GZSL. Test data
-never chooses anything.
+never chooses anything: a tuning set named like a test split is refused, and
+the report's ``*_selected_on`` fields name the sets the choice was made on.
 """
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ from model.evaluation.metrics.retrieval import cosine_similarity, retrieval_metr
 #: k used when no validation image has a mask: fixed before looking at any data
 #: (the official ``cal_iou`` default threshold 0.5 = k 5), never tuned on test.
 A_PRIORI_K = 5
+#: Split names that hold test data: never used to choose k or the GZSL constant.
+TEST_SPLIT_NAMES = frozenset({"test", "test_seen"})
 
 
 @dataclass
@@ -43,6 +46,15 @@ class EvalInputs:
     seen_test: EmbeddingSet | None = None
     seen_val: EmbeddingSet | None = None
     masks: dict[str, np.ndarray] | None = None   # clip id -> full-resolution boolean mask
+
+    def check_tuning_sets(self) -> None:
+        """Refuse a tuning set (val, seen_val) that is test data: the evaluated split or a test split."""
+        for role, data in (("validation", self.val), ("seen-class validation", self.seen_val)):
+            if data is None:
+                continue
+            if data is self.test or data.split == self.test.split or data.split in TEST_SPLIT_NAMES:
+                raise ValueError(f"the {role} set {data.split!r} is test data: k and the GZSL constant "
+                                 "must be chosen on validation splits")
 
 
 def _json_floats(values: np.ndarray) -> list[float | None]:
@@ -97,20 +109,21 @@ def _gzsl_block(unseen: EmbeddingSet, seen: EmbeddingSet, exclude_own: bool
 
 def gzsl_section(inputs: EvalInputs, *, exclude_own: bool = False) -> dict[str, Any]:
     """GZSL with calibrated stacking: gamma from validation, applied to test."""
-    missing = [name for name, value in (("seen-class test split", inputs.seen_test),
-                                        ("validation split", inputs.val),
-                                        ("seen-class validation clips", inputs.seen_val))
-               if value is None or len(value) == 0]
-    if missing:
+    val, seen_val, seen_test = inputs.val, inputs.seen_val, inputs.seen_test
+    if val is None or seen_val is None or seen_test is None or not (len(val) and len(seen_val) and len(seen_test)):
+        missing = [name for name, value in (("seen-class test split", seen_test), ("validation split", val),
+                                            ("seen-class validation clips", seen_val))
+                   if value is None or len(value) == 0]
         return {"skipped": f"needs {', '.join(missing)}"}
-    val_d, val_y, val_seen = _gzsl_block(inputs.val, inputs.seen_val, exclude_own)
-    test_d, test_y, test_seen = _gzsl_block(inputs.test, inputs.seen_test, exclude_own)
+    val_d, val_y, val_seen = _gzsl_block(val, seen_val, exclude_own)
+    test_d, test_y, test_seen = _gzsl_block(inputs.test, seen_test, exclude_own)
     out: dict[str, Any] = {"metric": "euclidean", "exclude_own": exclude_own,
-                           "validation_sets": [inputs.val.split, inputs.seen_val.split],
-                           "test_sets": [inputs.test.split, inputs.seen_test.split]}
+                           "validation_sets": [val.split, seen_val.split],
+                           "test_sets": [inputs.test.split, seen_test.split]}
+    tuned_on = f"{val.split} + {seen_val.split}"  # the very sets val_d was computed from
     for average in ("class", "sample"):
         out[f"average_{average}"] = calibrated_gzsl(val_d, val_y, val_seen, test_d, test_y,
-                                                    test_seen, average=average)
+                                                    test_seen, average=average, selected_on=tuned_on)
     return out
 
 
@@ -119,8 +132,11 @@ def _masks_for(data: EmbeddingSet, masks: dict[str, np.ndarray]) -> tuple[np.nda
     return rows, [masks[str(data.clip_ids[i])] for i in rows]
 
 
-def localization_section(inputs: EvalInputs) -> tuple[dict[str, Any], dict[str, Any]]:
-    """LLINet 16x16 (k from validation) and LVS 224x224 protocols on masked test images."""
+def localization_section(inputs: EvalInputs, iou_epsilon: float = 0.0) -> tuple[dict[str, Any], dict[str, Any]]:
+    """LLINet 16x16 (k from validation) and LVS 224x224 protocols on masked test images.
+
+    ``iou_epsilon`` (LLINet protocol only): 1e-5 divides by union + 1e-5 as the official code.
+    """
     if inputs.masks is None:
         return {"skipped": "no masks given"}, {}
     rows, masks = _masks_for(inputs.test, inputs.masks)
@@ -131,26 +147,27 @@ def localization_section(inputs: EvalInputs) -> tuple[dict[str, Any], dict[str, 
     masks_grid = np.stack([mask_to_grid(m, grid) for m in masks])
     masks_224 = np.stack([mask_to_square(m) for m in masks])
     out: dict[str, Any] = {"n_images": int(len(rows)), "n_split": int(len(inputs.test)),
-                           "grid": int(grid)}
+                           "grid": int(grid), "iou_epsilon": float(iou_epsilon)}
+    val = inputs.val
     val_rows: np.ndarray = np.array([], dtype=int)
-    if inputs.val is not None:
-        val_rows, val_masks = _masks_for(inputs.val, inputs.masks)
-    if len(val_rows):
-        k, val_aucs = select_llinet_k(inputs.val.maps[val_rows],
-                                      np.stack([mask_to_grid(m, grid) for m in val_masks]))
-        out["k_selected_on"] = f"validation ({inputs.val.split}, {len(val_rows)} masked images)"
+    if val is not None:
+        val_rows, val_masks = _masks_for(val, inputs.masks)
+    if val is not None and len(val_rows):
+        k, val_aucs = select_llinet_k(val.maps[val_rows], np.stack([mask_to_grid(m, grid) for m in val_masks]),
+                                      iou_epsilon=iou_epsilon)
+        out["k_selected_on"] = f"validation ({val.split}, {len(val_rows)} masked images)"
         out["validation_auc_by_k"] = {str(key): value for key, value in val_aucs.items()}
     else:
         k = A_PRIORI_K
         out["k_selected_on"] = ("a priori (no validation image has a mask): k = 5, the official "
                                 "code's default threshold 0.5; not tuned on test")
-    llinet = llinet_localization(maps, masks_grid, k)
+    llinet = llinet_localization(maps, masks_grid, k, iou_epsilon)
     out["llinet"] = {"k": k, "miou": llinet["miou"], "auc": llinet["auc"],
                      "curve": _json_floats(llinet["curve"]),
                      "thresholds": _json_floats(llinet["thresholds"])}
     # Sensitivity only (never used to choose): how the test result moves with k.
     out["test_sensitivity_to_k"] = {
-        str(kk): {key: llinet_localization(maps, masks_grid, kk)[key] for key in ("miou", "auc")}
+        str(kk): {key: llinet_localization(maps, masks_grid, kk, iou_epsilon)[key] for key in ("miou", "auc")}
         for kk in LLINET_K_VALUES}
     lvs = lvs_localization(maps, masks_224)
     out["lvs"] = {"mean_ciou": lvs["mean_ciou"], "success_at_0_5": lvs["success_at_0_5"],
@@ -165,17 +182,19 @@ def localization_section(inputs: EvalInputs) -> tuple[dict[str, Any], dict[str, 
 
 
 def compute_metrics(inputs: EvalInputs, *, n_draws: int = 1000, seed: int = 0,
-                    gzsl_exclude_own: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+                    gzsl_exclude_own: bool = False, iou_epsilon: float = 0.0
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Every metric (JSON-ready dict) and the arrays the plots need."""
     test = inputs.test
     if len(test) == 0:
         raise ValueError(f"split {test.split!r} is empty")
-    counts = {str(c): int(n) for c, n in zip(*np.unique(test.classes, return_counts=True))}
+    inputs.check_tuning_sets()
+    counts = {str(c): int(n) for c, n in zip(*np.unique(test.classes, return_counts=True), strict=True)}
     metrics: dict[str, Any] = {"split": test.split, "n_clips": int(len(test)),
                                "n_classes": len(counts), "clips_per_class": counts}
     metrics["retrieval"] = retrieval_section(test, n_draws=n_draws, seed=seed)
     metrics["recognition"], artefacts = recognition_section(test)
     metrics["gzsl"] = gzsl_section(inputs, exclude_own=gzsl_exclude_own)
-    metrics["localization"], loc_artefacts = localization_section(inputs)
+    metrics["localization"], loc_artefacts = localization_section(inputs, iou_epsilon)
     artefacts.update(loc_artefacts)
     return metrics, artefacts

@@ -16,6 +16,12 @@ BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")
 LAYER3_CHANNELS = {"resnet18": 256, "resnet34": 256, "resnet50": 1024, "resnet101": 1024}
 LAYER4_CHANNELS = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048}
 
+# Switches where the authors' released code differs from the paper (docs/paper-vs-official-code.md);
+# the first value of each is the paper's and the default.
+GATE_SOFTMAX = ("positions", "batch")
+LOGMEL_PADS = ("constant", "reflect")
+SHORT_CLIP_PADS = ("waveform", "logmel")
+
 
 @dataclass
 class ModelConfig:
@@ -32,6 +38,14 @@ class ModelConfig:
     gamma_match: float = 10.0   # gamma3: scale of the cosine-similarity logits
     gamma_att: float = 1.0      # weight of the attention loss
     head_init_range: float = 0.1
+    # Image gate: softmax of v̄ over the h·w positions per channel (paper), or over the batch per
+    # position and channel (the authors' code: ``F.softmax`` without ``dim`` on a 3-D tensor).
+    gate_softmax: str = "positions"
+    # STFT frame padding at the clip edges: zeros (librosa >= 0.9) or reflection (librosa < 0.9).
+    logmel_pad: str = "constant"
+    # Clips shorter than the clip length: zero samples in the waveform (-13.8 in the log-mel),
+    # or log-mel frames of 0.0 after the clip's own frames (the authors' code).
+    short_clip_pad: str = "waveform"
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -40,6 +54,10 @@ class ModelConfig:
             raise ValueError(f"image_size must be >= 32, got {self.image_size}")
         if self.n_mels < 8:
             raise ValueError(f"n_mels must be >= 8, got {self.n_mels}")
+        for name, allowed in (("gate_softmax", GATE_SOFTMAX), ("logmel_pad", LOGMEL_PADS),
+                              ("short_clip_pad", SHORT_CLIP_PADS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
     @property
     def embed_dim(self) -> int:

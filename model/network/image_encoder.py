@@ -5,6 +5,11 @@ layer", initialised from the same weights) on layer2's output gives the local
 features v̄ [B, D, h, w]. The frozen path multiplies layer3's output by
 (softmax of v̄ over positions, per channel) + 1, then runs layer4, average
 pooling and a trainable head Linear(C4, C4) + ReLU + Linear(C4, D) -> v.
+
+``gate_softmax='batch'`` reproduces the authors' code instead: its
+``F.softmax(x)`` has no ``dim`` and gets v̄ flattened to 3-D [B, D, h·w], for
+which PyTorch's implicit choice is dim 0, the batch, so an image's embedding
+depends on the other images of its batch.
 """
 from __future__ import annotations
 
@@ -84,11 +89,19 @@ def build_resnet(config: ModelConfig) -> torchvision.models.ResNet:
     return resnet
 
 
+def implicit_softmax_dim(ndim: int) -> int:
+    """The dim ``F.softmax(x)`` picks when called without ``dim`` (PyTorch's deprecated rule)."""
+    return 0 if ndim in (0, 1, 3) else 1
+
+
 class ImageEncoder(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         resnet = build_resnet(config)
         self.frozen_bn = config.frozen_bn
+        # The gate's softmax runs over v̄ flattened to [B, D, h·w]: dim 2 = positions (paper);
+        # the authors' dim-less call normalises over what PyTorch picks for a 3-D tensor.
+        self.gate_dim = 2 if config.gate_softmax == "positions" else implicit_softmax_dim(3)
         self.stem = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool,
                                   resnet.layer1, resnet.layer2)
         self.layer3 = resnet.layer3
@@ -129,7 +142,7 @@ class ImageEncoder(nn.Module):
             layer2_out = self.stem(images)
             layer3_out = self.layer3(layer2_out)
         local = self.attention_layer(layer2_out)
-        gate = F.softmax(local.flatten(2), dim=2).view_as(local) + 1.0
+        gate = F.softmax(local.flatten(2), dim=self.gate_dim).view_as(local) + 1.0
         layer4_out = self.layer4(layer3_out * gate)
         pooled = torch.flatten(F.adaptive_avg_pool2d(layer4_out, 1), 1)
         return self.head(pooled), local

@@ -3,7 +3,9 @@
 Matching loss: P = gamma3 · cos(x_i, y_j) over the batch; entries i≠j whose
 samples share a class are masked out (they are not negatives); cross entropy
 towards the diagonal over rows (x→y) plus over columns (y→x). The attention
-loss is the same function on (v̂, ā). Total = matching + gamma_att · attention.
+loss is the same function on (v̂, ā). Total = matching + gamma_att · attention;
+with gamma_att = 0 (the authors' default ``--mode retrieval``) the attention
+term is computed for the logs only and stays out of the graph.
 """
 from __future__ import annotations
 
@@ -37,6 +39,9 @@ class LLINetLoss(nn.Module):
     def forward(self, v: torch.Tensor, a: torch.Tensor, v_hat: torch.Tensor, a_bar: torch.Tensor,
                 labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         match = matching_loss(v, a, labels, self.gamma_match)
+        if self.gamma_att == 0:
+            attention = matching_loss(v_hat.detach(), a_bar.detach(), labels, self.gamma_match)
+            return match, {"match": match.detach(), "attention": attention}
         attention = matching_loss(v_hat, a_bar, labels, self.gamma_match)
         total = match + self.gamma_att * attention
         return total, {"match": match.detach(), "attention": attention.detach()}

@@ -105,6 +105,7 @@ class DeviceResidentBatches:
             self.images[start:start + len(rows)].copy_(torch.from_numpy(np.ascontiguousarray(cache.images[rows])))
             self.waves[start:start + len(rows)].copy_(torch.from_numpy(np.ascontiguousarray(cache.waves[rows])))
         self.labels = torch.from_numpy(data.labels).to(device)
+        self.lengths = torch.from_numpy(np.asarray(cache.lengths[data.rows], dtype=np.int64)).to(device)
 
     def batch(self, spec: np.ndarray) -> dict[str, torch.Tensor]:
         """spec [B, 5] (image sample, audio sample, crop top, crop left, flip) as in ``epoch_plan``."""
@@ -112,7 +113,7 @@ class DeviceResidentBatches:
         cut = cut_crops_gather if self.device.type == "cuda" else cut_crops_sliced
         images = cut(self.images, plan.to(self.device, non_blocking=True), self.crop)
         sample, audio = plan[:, 0].to(self.device), plan[:, 1].to(self.device)
-        return {"images": images, "waves": self.waves[audio].unsqueeze(1),
+        return {"images": images, "waves": self.waves[audio].unsqueeze(1), "lengths": self.lengths[audio],
                 "labels": self.labels[sample], "audio_labels": self.labels[audio]}
 
     def iterate(self, plan: np.ndarray | list[np.ndarray]) -> Iterator[dict[str, torch.Tensor]]:

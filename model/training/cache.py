@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from model.network.inputs import MediaError, load_rgb, load_waveform, resize_center_crop
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: lengths.npy (samples of each clip before padding)
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class MediaCache:
     clip_ids: list[str]
     images: np.ndarray    # uint8 [N, 3, S, S] (memory-mapped)
     waves: np.ndarray     # float32 [N, clip_samples] mono (memory-mapped)
+    lengths: np.ndarray   # int64 [N]: samples of each clip before zero padding (<= clip_samples)
     ok: np.ndarray        # bool [N]: False where a file failed to decode
     errors: list[str]     # one line per bad file
     spec: CacheSpec
@@ -53,11 +54,17 @@ def fit_length(wave: np.ndarray, samples: int) -> np.ndarray:
 
 
 def decode_audio(path: str, spec: CacheSpec) -> np.ndarray:
+    return decode_audio_with_length(path, spec)[0]
+
+
+def decode_audio_with_length(path: str, spec: CacheSpec) -> tuple[np.ndarray, int]:
+    """(mono wave fitted to ``spec.clip_samples``, samples of the clip before zero padding)."""
     wave, rate = load_waveform(path)
     mono = wave.mean(axis=0, dtype=np.float64).astype(np.float32)  # float64: no overflow when mixing
     if rate != spec.sample_rate:
         mono = AF.resample(torch.from_numpy(mono), rate, spec.sample_rate).numpy()
-    return fit_length(mono, spec.clip_samples).astype(np.float32, copy=False)
+    length = min(mono.shape[-1], spec.clip_samples)
+    return fit_length(mono, spec.clip_samples).astype(np.float32, copy=False), length
 
 
 def keep_item(item: tuple) -> tuple:
@@ -69,8 +76,9 @@ def keep_item(item: tuple) -> tuple:
 
 
 class DecodedClips(Dataset):
-    """Per clip: (index, frame uint8 [3,S,S], mono wave [T], errors); a file that fails to decode gives
-    None and an error line instead of an exception. Used by the cache build and ``llinet-eval``."""
+    """Per clip: (index, frame uint8 [3,S,S], mono wave [T], errors, samples before padding); a file
+    that fails to decode gives None and an error line instead of an exception. Used by the cache
+    build and ``llinet-eval``."""
 
     def __init__(self, audio_files: list[str], frame_files: list[str], spec: CacheSpec) -> None:
         self.audio_files, self.frame_files, self.spec = audio_files, frame_files, spec
@@ -78,17 +86,17 @@ class DecodedClips(Dataset):
     def __len__(self) -> int:
         return len(self.audio_files)
 
-    def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, np.ndarray | None, list[str]]:
-        errors, image, wave = [], None, None
+    def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, np.ndarray | None, list[str], int]:
+        errors, image, wave, length = [], None, None, 0
         try:
             image = resize_center_crop(load_rgb(self.frame_files[index]), self.spec.image_size)
         except MediaError as exc:
             errors.append(str(exc))
         try:
-            wave = decode_audio(self.audio_files[index], self.spec)
+            wave, length = decode_audio_with_length(self.audio_files[index], self.spec)
         except MediaError as exc:
             errors.append(str(exc))
-        return index, image, wave, errors
+        return index, image, wave, errors, length
 
 
 def _file_signature(path: str) -> list:
@@ -111,7 +119,7 @@ def _open(root: Path, clip_ids: list[str]) -> MediaCache:
     meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
     return MediaCache(root=root, clip_ids=clip_ids,
                       images=np.load(root / "images.npy", mmap_mode="r"),
-                      waves=np.load(root / "waves.npy", mmap_mode="r"),
+                      waves=np.load(root / "waves.npy", mmap_mode="r"), lengths=np.load(root / "lengths.npy"),
                       ok=np.load(root / "ok.npy"), errors=list(meta["errors"]),
                       spec=CacheSpec(**meta["spec"]))
 
@@ -131,22 +139,25 @@ def open_or_build_cache(cache_root: str | os.PathLike, clip_ids: list[str], audi
         images = np.lib.format.open_memmap(tmp / "images.npy", "w+", np.uint8, (count, 3, size, size))
         waves = np.lib.format.open_memmap(tmp / "waves.npy", "w+", np.float32, (count, spec.clip_samples))
         ok = np.zeros(count, dtype=bool)
+        lengths = np.zeros(count, dtype=np.int64)
         errors: list[str] = []
         # torch's stub types collate_fn for batches (a list); with batch_size=None it gets one item.
         loader = DataLoader(DecodedClips(audio_files, frame_files, spec), batch_size=None,
                             num_workers=workers, collate_fn=keep_item)  # type: ignore[arg-type]
-        for index, image, wave, item_errors in tqdm(loader, total=count, desc=f"decoding {label}",
-                                                    unit="clip", disable=not progress):
+        for index, image, wave, item_errors, length in tqdm(loader, total=count, desc=f"decoding {label}",
+                                                            unit="clip", disable=not progress):
             if item_errors:
                 errors.extend(f"{clip_ids[index]}: {e}" for e in item_errors)
                 continue
             images[index] = image
             waves[index] = wave
+            lengths[index] = length
             ok[index] = True
         images.flush()
         waves.flush()
         del images, waves
         np.save(tmp / "ok.npy", ok)
+        np.save(tmp / "lengths.npy", lengths)
         meta = {"format": CACHE_FORMAT, "spec": asdict(spec), "count": count, "errors": errors}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         try:

@@ -138,6 +138,7 @@ class PlannedBatches(Dataset):
         waves = np.empty((len(spec), self.data.cache.waves.shape[1]), dtype=np.float32)
         waves[order] = self.data.cache.waves[audio_rows[order]]
         return {"images": torch.from_numpy(images), "waves": torch.from_numpy(waves).unsqueeze(1),
+                "lengths": torch.from_numpy(np.asarray(self.data.cache.lengths[audio_rows], dtype=np.int64)),
                 "labels": torch.from_numpy(self.data.labels[spec[:, 0]].copy()),
                 "audio_labels": torch.from_numpy(self.data.labels[spec[:, 1]].copy())}
 

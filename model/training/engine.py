@@ -37,16 +37,21 @@ def autocast(precision: str, device: torch.device) -> Iterator[None]:
 
 
 def build_optimizer(model: LLINet, lr: float, momentum: float, weight_decay: float,
-                    decay_every: int, decay_factor: float
+                    decay_every: int, decay_factor: float, halving_offset: int = 0
                     ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """SGD over the image / audio / transform groups; only the image lr decays (per epoch)."""
+    """SGD over the image / audio / transform groups; only the image lr decays (per epoch).
+
+    The image lr of 0-based epoch e is lr · factor^((e + halving_offset) // decay_every):
+    offset 0 first decays at 1-based epoch decay_every + 1 (11, 21, ...), offset 1 at
+    decay_every (10, 20, ..., the authors' code).
+    """
     groups = model.parameter_groups()
     optimizer = torch.optim.SGD(
         [{"params": groups[name], "name": name} for name in ("image", "audio", "transform")],
         lr=lr, momentum=momentum, weight_decay=weight_decay)
 
     def image_factor(epoch: int) -> float:
-        return decay_factor ** (epoch // decay_every) if decay_every > 0 else 1.0
+        return decay_factor ** ((epoch + halving_offset) // decay_every) if decay_every > 0 else 1.0
 
     def constant(epoch: int) -> float:
         return 1.0
@@ -75,10 +80,15 @@ class TrainStep:
             images = images.contiguous(memory_format=torch.channels_last)
         return images, waves, labels
 
+    def lengths(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Samples of each clip before padding; None for batches without them (every clip full length)."""
+        lengths = batch.get("lengths")
+        return None if lengths is None else lengths.to(self.device, non_blocking=self.device.type == "cuda")
+
     def __call__(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         images, waves, labels = self.to_device(batch)
         with autocast(self.precision, self.device):
-            out = self.model(images, waves, self.sample_rate)
+            out = self.model(images, waves, self.sample_rate, lengths=self.lengths(batch))
         info = self.dist_info
         total, parts = self.criterion(
             gather_with_grad_local(out["v"].float(), info), gather_with_grad_local(out["a"].float(), info),

@@ -6,9 +6,10 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from model.network.config import BACKBONES, ModelConfig
+from model.network.config import BACKBONES, GATE_SOFTMAX, LOGMEL_PADS, SHORT_CLIP_PADS, ModelConfig
 from model.training.batch_source import PLACEMENTS
 from model.training.engine import PRECISIONS
+from model.training.recipes import FROM_RECIPE, RECIPES, SCHEDULES, fill_from_recipe, recipe_help
 
 SELECT_METRICS = {"map": "max", "zsl_acc": "max", "loss": "min"}
 
@@ -19,7 +20,10 @@ class TrainOptions:
     output_dir: str = "runs/llinet"
     media_root: str | None = None
     cache_dir: str | None = None          # default: <output_dir>/cache
-    epochs: int = 100
+    # None (FROM_RECIPE) = the recipe's value (model/training/recipes.py); epochs: the schedule's.
+    recipe: str = "paper"                 # 'paper' or 'official-code' (the authors' released code)
+    schedule: str = FROM_RECIPE           # 'paper' or 'official' (lr halving epochs, epoch count)
+    epochs: int = FROM_RECIPE
     batch_size: int = 32                  # global batch (split over DDP ranks), drop_last
     lr: float = 1e-3
     momentum: float = 0.9
@@ -52,11 +56,23 @@ class TrainOptions:
     image_weights: str = "imagenet"
     frozen_bn: bool = False
     gamma_match: float = 10.0
-    gamma_att: float = 1.0
+    gamma_att: float = FROM_RECIPE
+    gate_softmax: str = FROM_RECIPE
+    logmel_pad: str = FROM_RECIPE
+    short_clip_pad: str = FROM_RECIPE
+
+    def __post_init__(self) -> None:
+        fill_from_recipe(self)
+
+    @property
+    def lr_halving_offset(self) -> int:
+        return SCHEDULES[self.schedule]["lr_halving_offset"]
 
     def model_config(self) -> ModelConfig:
         return ModelConfig(backbone=self.backbone, image_size=self.image_size, image_weights=self.image_weights,
-                           frozen_bn=self.frozen_bn, gamma_match=self.gamma_match, gamma_att=self.gamma_att)
+                           frozen_bn=self.frozen_bn, gamma_match=self.gamma_match, gamma_att=self.gamma_att,
+                           gate_softmax=self.gate_softmax, logmel_pad=self.logmel_pad,
+                           short_clip_pad=self.short_clip_pad)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,7 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--media-root", help="base folder of relative media paths (default: the manifest's folder)")
     p.add_argument("--cache-dir", help="decoded-media cache (default OUTPUT_DIR/cache)")
     g = p.add_argument_group("recipe (defaults = published)")
-    g.add_argument("--epochs", type=int, default=d.epochs)
+    g.add_argument("--recipe", choices=sorted(RECIPES), default=d.recipe,
+                   help="paper: the published method (default); official-code: the authors' released code where "
+                        "it differs (image gate softmax, loss, lr schedule, log-mel padding). "
+                        "The options marked 'default: from --recipe' override single switches")
+    g.add_argument("--schedule", choices=sorted(SCHEDULES),
+                   help="paper: image lr halves at 1-based epochs 11, 21, ..., 100 epochs; official: at 10, 20, ..., "
+                        f"101 epochs (default: from --recipe; {recipe_help('schedule')})")
+    g.add_argument("--epochs", type=int, help="default: the schedule's (paper 100, official 101)")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch; last partial batch dropped")
     g.add_argument("--lr", type=float, default=d.lr)
     g.add_argument("--momentum", type=float, default=d.momentum)
@@ -98,7 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "single-GPU recipe, one all-reduce per BN layer) or per process (local; faster, a "
                         "different experiment)")
     g.add_argument("--gamma-match", type=float, default=d.gamma_match)
-    g.add_argument("--gamma-att", type=float, default=d.gamma_att)
+    g.add_argument("--gamma-att", "--attention-loss-weight", dest="gamma_att", type=float,
+                   help=f"weight of the attention loss; 0 = matching loss only (default: from --recipe; "
+                        f"{recipe_help('gamma_att')})")
+    g.add_argument("--gate-softmax", choices=GATE_SOFTMAX,
+                   help="image gate softmax of the local features over the positions of each image, or over the "
+                        f"batch (default: from --recipe; {recipe_help('gate_softmax')})")
+    g.add_argument("--logmel-pad", choices=LOGMEL_PADS,
+                   help="STFT edge padding: zeros (librosa >= 0.9) or reflection (librosa < 0.9) "
+                        f"(default: from --recipe; {recipe_help('logmel_pad')})")
+    g.add_argument("--short-clip-pad", choices=SHORT_CLIP_PADS,
+                   help="clips shorter than --clip-seconds: zero samples, or 0.0 log-mel frames after the clip's "
+                        f"own frames (default: from --recipe; {recipe_help('short_clip_pad')})")
     g = p.add_argument_group("validation (never the test split)")
     g.add_argument("--val-split", default=d.val_split)
     g.add_argument("--select-metric", choices=sorted(SELECT_METRICS), default=d.select_metric,
@@ -133,7 +167,7 @@ def parse_options(argv: list[str] | None = None) -> TrainOptions:
     parser = build_parser()
     args = vars(parser.parse_args(argv))
     for name in ("epochs", "batch_size", "eval_batch_size", "log_every", "image_size"):
-        if args[name] < 1:
+        if args[name] is not None and args[name] < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {args[name]}")
     if args["workers"] < 0 or args["lr"] <= 0:
         parser.error("--workers must be >= 0 and --lr > 0")

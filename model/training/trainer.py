@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import itertools
 import math
+import os
 import sys
 import time
 from collections.abc import Iterable
@@ -48,7 +48,7 @@ CSV_FIELDS = ("epoch", "train_loss", "train_match", "train_attention", "lr_image
 RECIPE_FIELDS = ("manifest", "batch_size", "lr", "momentum", "weight_decay", "lr_decay_every", "lr_decay_factor",
                  "seed", "pairing", "val_split", "precision", "backbone", "image_size", "image_weights",
                  "frozen_bn", "gamma_match", "gamma_att", "sample_rate", "clip_seconds", "max_steps_per_epoch",
-                 "bn_sync")
+                 "bn_sync", "recipe", "schedule", "gate_softmax", "logmel_pad", "short_clip_pad")
 
 
 class NonFiniteLoss(LlinetError):
@@ -89,7 +89,9 @@ def prepare_data(opts: TrainOptions, info: DistInfo) -> tuple[SplitData, SplitDa
     train_rows = manifest[manifest["split"] == TRAIN_SPLIT].reset_index(drop=True)
     val_rows = manifest[manifest["split"] == opts.val_split].reset_index(drop=True)
     if len(train_rows) == 0:
-        raise InputError(f"no rows with split == {TRAIN_SPLIT!r}", file=opts.manifest, field="split")
+        present = sorted(set(manifest["split"].astype(str)))
+        raise InputError(f"no rows with split == {TRAIN_SPLIT!r} to train on (splits present: {present})",
+                         file=opts.manifest, field="split")
     rate, samples = audio_format(train_rows, opts)
     size = opts.image_size
     caches = {}
@@ -118,7 +120,8 @@ def prepare_data(opts: TrainOptions, info: DistInfo) -> tuple[SplitData, SplitDa
               f"{info.world_size} process{'es' if info.enabled else ''}"
               f"{f', BatchNorm statistics {opts.bn_sync}' if info.enabled else ''}")
     if len(train) < opts.batch_size:
-        raise InputError(f"{len(train)} usable train clips < batch size {opts.batch_size}")
+        raise InputError(f"{len(train)} usable train clips < batch size {opts.batch_size}: no complete batch to "
+                         "train on (lower --batch-size or add train clips)", file=opts.manifest)
     return train, val, rate, samples
 
 
@@ -132,7 +135,7 @@ def evaluate(model: Any, batches: Iterable[dict[str, torch.Tensor]], opts: Train
         images, waves, y = step.to_device(batch)
         with autocast(opts.precision, device):
             v, local = model.embed_images(images)
-            a = model.embed_audio(waves, sample_rate)
+            a = model.embed_audio(waves, sample_rate, step.lengths(batch))
             a_bar = model.audio_transform(a)
             _, v_hat = attend(local, a_bar)
         loss = (matching_loss(v.float(), a.float(), y, opts.gamma_match)
@@ -181,6 +184,8 @@ def is_better(value: float, best: float | None, metric: str) -> bool:
 def train(opts: TrainOptions) -> int:
     wants_cuda = opts.device.startswith("cuda") or (opts.device == "auto" and torch.cuda.is_available())
     device_type = "cuda" if wants_cuda else "cpu"
+    # Checked before joining the process group, so every rank fails at once instead of waiting.
+    check_processes(opts, int(os.environ.get("WORLD_SIZE", "1")))
     info = init_distributed(device_type)
     try:
         return _train(opts, info)
@@ -188,31 +193,45 @@ def train(opts: TrainOptions) -> int:
         cleanup(info)
 
 
+def check_processes(opts: TrainOptions, world_size: int) -> None:
+    """Refuse what cannot run on ``world_size`` processes (before any process group is joined)."""
+    if opts.batch_size % world_size:
+        raise InputError(f"--batch-size {opts.batch_size} is not divisible by the {world_size} processes "
+                         f"(each takes an equal share of the global batch); use a multiple of {world_size}")
+    if world_size > 1 and opts.gate_softmax == "batch":
+        raise InputError("--gate-softmax batch (the official-code recipe) normalises over the batch, which under "
+                         f"torchrun would be each of the {world_size} processes' share, not the global batch; "
+                         "run it in one process")
+
+
+def resume_state(opts: TrainOptions, last_path: Path) -> dict[str, Any] | None:
+    """The checkpoint to continue from (None for a fresh run); refuses to mix two experiments."""
+    if not last_path.is_file():
+        if opts.resume:
+            raise InputError(f"--resume: {last_path} does not exist, so there is nothing to continue "
+                             "(check --output-dir, or start the run without --resume)")
+        return None
+    if not opts.resume:
+        raise InputError(f"{last_path} exists: pass --resume to continue, or choose another --output-dir")
+    state = load_checkpoint(last_path)
+    # An option a checkpoint predates counts as its default.
+    saved = {**TrainOptions().to_dict(), **state.get("train_options", {})}
+    changed = [f"{k} {saved.get(k)!r} -> {getattr(opts, k)!r}" for k in RECIPE_FIELDS
+               if saved.get(k) != getattr(opts, k)]
+    if changed:
+        raise InputError(f"--resume with changed option(s): {'; '.join(changed)}. A resumed run must be the same "
+                         "experiment: give the saved values again, or train into another --output-dir",
+                         file=last_path)
+    return state
+
+
 def _train(opts: TrainOptions, info: DistInfo) -> int:
     device = pick_device(opts.device, info)
     configure_precision(opts.precision, opts.deterministic)
-    if opts.batch_size % info.world_size:
-        raise InputError(f"--batch-size {opts.batch_size} is not divisible by {info.world_size} processes")
+    check_processes(opts, info.world_size)
     out = Path(opts.output_dir)
     last_path, best_path = out / "last.pt", out / "best.pt"
-    state = None
-    if last_path.is_file():
-        if not opts.resume:
-            raise InputError(f"{last_path} exists: pass --resume to continue, or choose another --output-dir")
-        state = load_checkpoint(last_path)
-        # An option a checkpoint predates counts as its default.
-        saved_options = {**TrainOptions().to_dict(), **state["train_options"]}
-        changed = [k for k in RECIPE_FIELDS if saved_options.get(k) != getattr(opts, k)]
-        if changed and info.is_main:
-            print(f"warning: resuming with changed option(s) {changed}: the run is no longer one experiment "
-                  "(the model config and optimiser hyper-parameters come from the checkpoint)", file=sys.stderr)
-        # The model is the checkpoint's: its config also drives the data path (image size).
-        saved = ModelConfig.from_dict(state["config"])
-        opts = dataclasses.replace(opts, backbone=saved.backbone, image_size=saved.image_size,
-                                   frozen_bn=saved.frozen_bn, gamma_match=saved.gamma_match,
-                                   gamma_att=saved.gamma_att)
-    elif opts.resume and info.is_main:
-        print(f"--resume: no {last_path} yet; starting from epoch 0")
+    state = resume_state(opts, last_path)
     train_data, val_data, sample_rate, clip_samples = prepare_data(opts, info)
 
     torch.manual_seed(opts.seed)
@@ -228,7 +247,7 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
         # Module.to accepts memory_format at run time; torch's typed overloads leave it out.
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     optimizer, scheduler = build_optimizer(model, opts.lr, opts.momentum, opts.weight_decay,
-                                           opts.lr_decay_every, opts.lr_decay_factor)
+                                           opts.lr_decay_every, opts.lr_decay_factor, opts.lr_halving_offset)
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"metric": opts.select_metric, "value": None, "epoch": None}
     start_epoch = 0

@@ -2,9 +2,10 @@
 
 Pure functions over embeddings. They pick the best epoch on the validation
 split only; the reported test metrics live in ``model.evaluation.metrics`` / llinet-eval.
-Similarity is cosine (the training objective's); recognition uses Euclidean
-distance between L2-normalised image embeddings and class prototypes (mean of
-the class's audio embeddings), as in the paper's zero-shot recognition.
+Similarity is cosine (the training objective's); recognition uses the
+Euclidean distance between the raw image embedding v and the class prototypes
+(mean of the class's L2-normalised audio embeddings), as the paper's zero-shot
+recognition, the authors' validation and llinet-eval's ``published`` variant do.
 """
 from __future__ import annotations
 
@@ -33,9 +34,9 @@ def retrieval_map(queries: torch.Tensor, gallery: torch.Tensor, query_labels: to
 
 def prototype_accuracy(images: torch.Tensor, audio: torch.Tensor, image_labels: torch.Tensor,
                        audio_labels: torch.Tensor) -> float:
-    """Each image goes to the nearest (Euclidean) class prototype = mean audio embedding."""
+    """Each raw image embedding goes to the nearest (Euclidean) class prototype = mean audio embedding."""
     classes = torch.unique(audio_labels)
     prototypes = torch.stack([audio[audio_labels == c].float().mean(0) for c in classes])
-    distances = torch.cdist(F.normalize(images.float(), dim=1), prototypes)
+    distances = torch.cdist(images.float(), prototypes)
     predicted = classes[distances.argmin(dim=1)]
     return float((predicted == image_labels).float().mean())

@@ -6,7 +6,9 @@ the raw 16x16 attention map ``s`` is binarised as ``s > k * 0.1 * max(s)``
 binarised ``> 0``; IoU per image; AUC = mean over t = 0, 0.02, ..., 1 of the
 fraction of images with IoU >= t (51 points). The official code picks k on
 the test set; :func:`select_llinet_k` picks it on validation data, by the
-official criterion (largest AUC).
+official criterion (largest AUC). ``iou_epsilon`` = 1e-5 reproduces the
+official IoU, inter / (union + 1e-5): an IoU exactly on a threshold j/50 then
+falls just below it and fails (AUC up to ~0.005 lower); the default 0 counts it.
 
 LVS / EZ-VSL protocol (Chen et al. CVPR 2021; Mo & Morgado ECCV 2022): the map
 is upsampled to 224x224 (bilinear, align_corners=True, as EZ-VSL's test.py),
@@ -32,6 +34,7 @@ LLINET_THRESHOLDS = np.round(np.arange(51) * 0.02, 10)
 LVS_THRESHOLDS = np.round(np.arange(21) * 0.05, 10)
 LVS_SIZE = 224
 LLINET_GRID = 16
+OFFICIAL_IOU_EPSILON = 1e-5
 
 
 def _as_numpy(array: Any, dtype: Any = np.float64) -> np.ndarray:
@@ -56,12 +59,17 @@ def llinet_predict(maps: Any, k: float) -> np.ndarray:
     return values > (k * 0.1 * peak)[:, None, None]
 
 
-def iou(predicted: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Per-image IoU of boolean (N, H, W) arrays; 0 where the union is empty."""
+def iou(predicted: np.ndarray, masks: np.ndarray, epsilon: float = 0.0) -> np.ndarray:
+    """Per-image IoU of boolean (N, H, W) arrays; 0 where the union is empty.
+
+    ``epsilon`` > 0 divides by (union + epsilon), as the official code does.
+    """
     predicted = np.asarray(predicted, dtype=bool)
     masks = np.asarray(masks, dtype=bool)
     inter = (predicted & masks).reshape(len(masks), -1).sum(1)
     union = (predicted | masks).reshape(len(masks), -1).sum(1)
+    if epsilon > 0:
+        return inter / (union + epsilon)
     return np.where(union > 0, inter / np.maximum(union, 1), 0.0)
 
 
@@ -73,24 +81,24 @@ def success_curve(ious: np.ndarray, thresholds: Sequence[float] | np.ndarray) ->
     return (ious[None, :] >= np.asarray(thresholds)[:, None]).mean(axis=1)
 
 
-def llinet_localization(maps: Any, masks16: Any, k: float) -> dict[str, Any]:
+def llinet_localization(maps: Any, masks16: Any, k: float, iou_epsilon: float = 0.0) -> dict[str, Any]:
     """LLINet protocol at a given k: mean IoU, 51-point AUC, success curve, IoUs."""
     values = _as_numpy(maps)
     masks = _as_numpy(masks16, dtype=bool)
     _check_pairs(values, masks)
-    ious = iou(llinet_predict(values, k), masks)
+    ious = iou(llinet_predict(values, k), masks, iou_epsilon)
     curve = success_curve(ious, LLINET_THRESHOLDS)
     return {"k": k, "miou": float(ious.mean()), "auc": float(curve.mean()),
             "curve": curve, "thresholds": LLINET_THRESHOLDS, "ious": ious}
 
 
-def select_llinet_k(val_maps: Any, val_masks16: Any,
-                    k_values: Sequence[float] = LLINET_K_VALUES) -> tuple[float, dict[float, float]]:
+def select_llinet_k(val_maps: Any, val_masks16: Any, k_values: Sequence[float] = LLINET_K_VALUES,
+                    iou_epsilon: float = 0.0) -> tuple[float, dict[float, float]]:
     """Choose k by the largest AUC on VALIDATION maps (first k wins a tie).
 
     Returns the chosen k and the validation AUC of every candidate.
     """
-    aucs = {k: llinet_localization(val_maps, val_masks16, k)["auc"] for k in k_values}
+    aucs = {k: llinet_localization(val_maps, val_masks16, k, iou_epsilon)["auc"] for k in k_values}
     best = max(aucs.values())
     return next(k for k in k_values if aucs[k] == best), aucs
 

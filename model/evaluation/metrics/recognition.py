@@ -268,15 +268,17 @@ def _sample_weights(labels: np.ndarray, seen_classes: np.ndarray, n_classes: int
 
 def calibrated_gzsl(val_distances: np.ndarray, val_labels: np.ndarray, val_seen_classes: np.ndarray,
                     test_distances: np.ndarray, test_labels: np.ndarray,
-                    test_seen_classes: np.ndarray, *, average: str = "class") -> dict[str, Any]:
+                    test_seen_classes: np.ndarray, *, selected_on: str, average: str = "class") -> dict[str, Any]:
     """GZSL on test with the stacking constant tuned on validation (never on test).
 
-    Also reports the uncalibrated (gamma = 0) result for comparison.
+    ``selected_on`` names the data behind ``val_distances`` (e.g. the validation
+    splits' names); the result reports it as ``gamma_selected_on``. Also reports
+    the uncalibrated (gamma = 0) result for comparison.
     """
     gamma, _ = tune_calibration(val_distances, val_labels, val_seen_classes, average=average)
     result: dict[str, Any] = gzsl_scores(test_distances, test_labels, test_seen_classes, gamma,
                                          average=average)
-    result["gamma_selected_on"] = "validation"
+    result["gamma_selected_on"] = selected_on
     result["validation"] = gzsl_scores(val_distances, val_labels, val_seen_classes, gamma,
                                        average=average)
     result["uncalibrated"] = gzsl_scores(test_distances, test_labels, test_seen_classes, 0.0,

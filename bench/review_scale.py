@@ -9,7 +9,12 @@ Builds a synthetic media root the size of INSTRUMENT-32CLASS with a margin
 * GET /api/state (every clip; the page load) and its size,
 * POST /api/decision (record_decision + the class's curate projection),
 * PUT /api/mask (runs -> validation -> COCO RLE rewrite of annotations.json),
+* GET /media/strip (the waveform strip: drawn on the first request, then from the cache),
+* GET /api/changes (what an open page asks every 2 s) when nothing changed,
 * with --browser: page load to ready and one keyboard accept in Chromium.
+
+The first --audio undecided clips (the browser's first page) get real audio:
+the 10 s clip and its 3 s window, 16 kHz mono WAV.
 
 The baseline in the same run is the library call alone -- record_decision and
 save_clip_mask on a copy of the same files -- so the ratios say what the
@@ -27,11 +32,13 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import soundfile
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,8 +71,22 @@ def build(root: Path, per_class: int, frame: int) -> pd.DataFrame:
                          "rank": rank, "selected": rank < CAP, "fetch_status": "ok", "trim_status": "ok",
                          "frames_status": "ok", "trim_flags": "silent" if rank % 37 == 5 else "",
                          "frame_flags": "dark" if rank % 41 == 7 else "", "audio_path": f"audio/{cid}.wav",
-                         "frame_path": frame_path, "frame_size": frame})
+                         "media_path": f"clips/{cid}.wav", "window_offset": float(rank % 7),
+                         "window_seconds": 3.0, "frame_path": frame_path, "frame_size": frame})
     return pd.DataFrame(rows)
+
+
+def write_audio(root: Path, manifest: pd.DataFrame, ids: list[str], rate: int = 16000) -> None:
+    rows = manifest.set_index("clip_id")
+    rng = np.random.default_rng(0)
+    for cid in ids:
+        t = np.arange(10 * rate) / rate
+        clip = 0.2 * np.sin(2 * np.pi * 330 * t) * (0.5 + 0.5 * np.sin(t)) + 0.01 * rng.standard_normal(t.size)
+        first = int(rows.loc[cid, "window_offset"] * rate)
+        for path, samples in ((root / rows.loc[cid, "media_path"], clip),
+                              (root / rows.loc[cid, "audio_path"], clip[first:first + 3 * rate])):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            soundfile.write(path, samples, rate, subtype="PCM_16")
 
 
 def prefill(root: Path, manifest: pd.DataFrame, n_decisions: int, n_masks: int, frame: int) -> list[str]:
@@ -91,6 +112,14 @@ def request(url: str, method: str = "GET", body: object = None) -> tuple[int, di
         return response.status, dict(response.headers), response.read()
 
 
+def status_of(url: str) -> int:
+    """The HTTP status of a GET (a server without the endpoint answers 404: that line is left out)."""
+    try:
+        return request(url)[0]
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def timed(fn, repeat: int) -> tuple[float, object]:
     times, result = [], None
     for _ in range(repeat):
@@ -107,6 +136,7 @@ def main() -> int:
     parser.add_argument("--masks", type=int, default=750)
     parser.add_argument("--frame", type=int, default=720)
     parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--audio", type=int, default=240, help="clips given real audio (the first page)")
     parser.add_argument("--browser", action="store_true", help="also time the page in headless Chromium")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="review_bench_") as tmp:
@@ -114,6 +144,8 @@ def main() -> int:
         t0 = time.perf_counter()
         manifest = build(root, args.per_class, args.frame)
         masked = prefill(root, manifest, args.decisions, args.masks, args.frame)
+        with_audio = manifest["clip_id"].tolist()[args.decisions:args.decisions + args.audio]
+        write_audio(root, manifest, with_audio)
         print(f"setup: {len(manifest)} clips, {args.decisions} decisions, {min(args.masks, len(masked))} masks of "
               f"{args.frame}x{args.frame} ({(root / 'annotations.json').stat().st_size / 1e6:.1f} MB) in "
               f"{time.perf_counter() - t0:.1f} s")
@@ -136,6 +168,16 @@ def main() -> int:
                                                        {"width": args.frame, "height": args.frame, "runs": runs}),
                                        args.repeat)
         assert status == 200, status
+        strips = iter(with_audio[::-1])                 # from the end: clips the page below never asks for
+        strip_cold, strip_status = timed(lambda: status_of(server.url + f"media/strip/{next(strips)}"), args.repeat)
+        strip_warm, _ = timed(lambda: status_of(server.url + f"media/strip/{with_audio[-1]}"), args.repeat)
+        state = json.loads(body)
+        feed = f"api/changes?since={{}}&instance={state.get('instance', '')}"
+        try:                  # where the feed is now, after the writes above
+            seq = json.loads(request(server.url + feed.format(state.get("seq", 0)))[2]).get("seq", 0)
+        except urllib.error.HTTPError:
+            seq = 0
+        changes_s, changes_status = timed(lambda: status_of(server.url + feed.format(seq)), args.repeat)
 
         base_ids = iter(manifest["clip_id"].tolist()[args.decisions:])
         base_decide, _ = timed(lambda: record_decision(baseline_root / "decisions.csv",
@@ -151,6 +193,11 @@ def main() -> int:
               f"{base_decide * 1e3:6.1f} ms   ratio {decide_s / base_decide:5.1f}x")
         print(f"PUT  /api/mask ({len(runs)} runs):           {mask_s * 1e3:8.1f} ms   baseline save_clip_mask "
               f"{base_mask * 1e3:6.1f} ms   ratio {mask_s / base_mask:5.1f}x")
+        if strip_status == 200:
+            print(f"GET  /media/strip: first request (drawn) {strip_cold * 1e3:6.1f} ms, "
+                  f"cached {strip_warm * 1e3:6.1f} ms")
+        if changes_status == 200:
+            print(f"GET  /api/changes (nothing new):        {changes_s * 1e3:8.1f} ms")
         if args.browser:
             browser_times(server.url, manifest["clip_id"].iloc[-1])
         server.shutdown()

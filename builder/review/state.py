@@ -186,9 +186,8 @@ class ReviewSession:
         row = self.rows[clip_id]
         decision = snap.decisions.get(clip_id)
         offset, seconds = _float(row.get("window_offset")), _float(row.get("window_seconds"))
-        start, end = _float(row.get("start")), _float(row.get("end"))
         mask = snap.masks.get(clip_id)
-        return {
+        record = {
             "id": clip_id, "class": str(row["class"]), "split": str(row.get("split", "")),
             "rank": _int(row.get("rank")), "start": _float(row.get("start")), "end": _float(row.get("end")),
             "outcome": snap.outcome.get(clip_id, ""), "flags": snap.flags.get(clip_id, []),
@@ -196,14 +195,18 @@ class ReviewSession:
             "frame_flags": _text(row.get("frame_flags")),
             "frame": clip_id in self.media["frame"], "audio": clip_id in self.media["audio"],
             "maskable": self.maskable(clip_id), "masked": mask is not None,
-            "mask_version": mask.version if mask else "", "version": decision_version(decision),
-            # the audio window, seconds from the segment start, and the segment's length
+            # the audio window, seconds from the segment start (the segment is start..end)
             "window": [offset, seconds] if offset is not None and seconds else None,
-            "duration": end - start if start is not None and end is not None and end > start else None,
             "decision": None if decision is None else {
                 "decision": decision.decision, "reason": decision.reason, "reviewer": decision.reviewer,
                 "time": decision.time},
         }
+        # Versions only where there is something (most clips have neither): the state stays small.
+        if decision is not None:
+            record["version"] = decision_version(decision)
+        if mask is not None:
+            record["mask_version"] = mask.version
+        return record
 
     def class_record(self, name: str, snap: Snapshot) -> dict:
         summary = snap.per_class.get(name, {})

@@ -1,7 +1,7 @@
 // One clip card of the curation grid: frame, waveform strip with the audio window, flags,
 // the decision and its buttons. Styles that depend on data are set through the CSSOM (the page's
 // Content-Security-Policy forbids style attributes).
-import { decisionState, describeDecision, el, windowText } from "./util.js";
+import { decisionState, describeDecision, el, segmentSeconds, windowText } from "./util.js";
 import { markPlaying } from "./player.js";
 
 const OUTCOME_LABEL = {
@@ -10,15 +10,16 @@ const OUTCOME_LABEL = {
 };
 
 function strip(clip, previous) {
+  const duration = segmentSeconds(clip);
   const image = previous?.querySelector(".strip img") || el("img", {
     src: `/media/strip/${encodeURIComponent(clip.id)}`, loading: "lazy", draggable: "false",
-    alt: `waveform of the ${clip.duration ? `${clip.duration} s ` : ""}segment`,
+    alt: `waveform of the ${duration ? `${duration} s ` : ""}segment`,
     onerror: (event) => event.target.classList.add("missing"),
   });
   const windowBox = el("div", { class: "window", title: `audio window ${windowText(clip)}` });
-  if (clip.window && clip.duration) {
-    windowBox.style.left = `${(100 * clip.window[0]) / clip.duration}%`;
-    windowBox.style.width = `${(100 * clip.window[1]) / clip.duration}%`;
+  if (clip.window && duration) {
+    windowBox.style.left = `${(100 * clip.window[0]) / duration}%`;
+    windowBox.style.width = `${(100 * clip.window[1]) / duration}%`;
   } else {
     windowBox.hidden = true;
   }

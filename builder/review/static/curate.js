@@ -277,7 +277,7 @@ export class Curation {
     }
     const theirs = conflict.clip.decision ? { ...conflict.clip.decision } : null;
     const result = await decide(id, wanted.decision, wanted.reason,
-      { base: conflict.clip.version, reviewer: wanted.reviewer, time: wanted.time });
+      { base: conflict.clip.version || "", reviewer: wanted.reviewer, time: wanted.time });
     if (!result) return;
     this.updateClass(store.clips.get(id).class);
     if (result.answer) {

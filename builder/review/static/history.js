@@ -16,7 +16,7 @@ export class History {
 
   record(before, answer) {
     const clip = answer.clip;
-    this.entries.push({ id: clip.id, before, after: clip.decision, version: clip.version });
+    this.entries.push({ id: clip.id, before, after: clip.decision, version: clip.version || "" });
     this.render();
   }
 

@@ -189,7 +189,7 @@ export class Masks {
   onChanges(news) {
     this.renderList();
     const changed = news.find((clip) => clip.id === this.current);
-    if (!changed || changed.mask_version === this.editor.version) return;
+    if (!changed || (changed.mask_version || "") === this.editor.version) return;
     if (this.editor.dirty) {
       setStatus(`someone else changed the mask of ${this.current}; saving will ask whose to keep`, true);
     } else {

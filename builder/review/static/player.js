@@ -1,6 +1,6 @@
 // The page's one audio player (the <audio> in the top bar, so playback is seen and can be
 // stopped there too) and the playhead on the playing clip's waveform strip.
-import { $, store, windowText } from "./util.js";
+import { $, segmentSeconds, store, windowText } from "./util.js";
 
 const player = $("#player");
 let playing = null;
@@ -29,7 +29,7 @@ function tick() {
   const clip = store.clips.get(playing);
   if (!clip) return;
   const offset = clip.window ? clip.window[0] : 0;
-  const span = clip.duration || player.duration || 1;
+  const span = segmentSeconds(clip) || player.duration || 1;
   const at = Math.min(100, Math.max(0, (100 * (offset + player.currentTime)) / span));
   for (const node of nodesOf(playing)) {
     for (const head of node.querySelectorAll(".playhead")) {

@@ -23,7 +23,9 @@ export function startSync({ onChanges, onReload }) {
       if (data.seq === store.seq) return;
       const news = data.clips.filter((clip) => {
         const known = store.clips.get(clip.id);
-        return !known || known.version !== clip.version || known.mask_version !== clip.mask_version;
+        // versions are left out of a record when empty
+        return !known || (known.version || "") !== (clip.version || "") ||
+          (known.mask_version || "") !== (clip.mask_version || "");
       });
       for (const clip of data.clips) store.clips.set(clip.id, clip);
       for (const cls of data.classes) store.classes.set(cls.name, cls);

@@ -176,11 +176,17 @@ export function seconds(value) {
   return Number.isInteger(value) ? String(value) : value.toFixed(1);
 }
 
+// The AudioSet segment's length (10 s as a rule), or null.
+export function segmentSeconds(clip) {
+  return clip.start !== null && clip.end !== null && clip.end > clip.start ? clip.end - clip.start : null;
+}
+
 // "2.0–5.0 s of 10 s": where the audio window lies in the AudioSet segment.
 export function windowText(clip) {
-  if (clip.window && clip.duration) {
+  const duration = segmentSeconds(clip);
+  if (clip.window && duration) {
     const [offset, length] = clip.window;
-    return `${offset.toFixed(1)}–${(offset + length).toFixed(1)} s of ${seconds(clip.duration)} s`;
+    return `${offset.toFixed(1)}–${(offset + length).toFixed(1)} s of ${seconds(duration)} s`;
   }
-  return clip.duration ? `${seconds(clip.duration)} s segment` : "";
+  return duration ? `${seconds(duration)} s segment` : "";
 }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from builder.resources import bundled_audioset, committed_manifests
@@ -16,7 +17,7 @@ def add_audioset_arg(parser: argparse.ArgumentParser, required: bool = True) -> 
                              f"`llinet-build metadata`); the offline demo slice is {BUNDLED_AUDIOSET}")
 
 
-def format_table(header: list[str], rows: list[list[object]]) -> str:
+def format_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cells = [[str(h) for h in header]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))

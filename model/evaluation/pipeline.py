@@ -71,17 +71,18 @@ def recognition_section(test: EmbeddingSet) -> tuple[dict[str, Any], dict[str, A
     """Zero-shot recognition over the evaluated split's classes; also the confusion matrix."""
     labels, classes = encode_labels(test.classes)
     n = len(classes)
-    variants = {
+    variants = {  # name: (metric, exclude_own)
         # Published: raw image embedding, Euclidean distance, own clip in its prototype.
-        "published": dict(metric="euclidean", exclude_own=False),
-        "euclidean_exclude_own": dict(metric="euclidean", exclude_own=True),
-        "cosine": dict(metric="cosine", exclude_own=False),
+        "published": ("euclidean", False),
+        "euclidean_exclude_own": ("euclidean", True),
+        "cosine": ("cosine", False),
     }
     out: dict[str, Any] = {"classes": classes}
     artefacts: dict[str, Any] = {}
-    for name, options in variants.items():
-        result = zero_shot_recognition(test.image, test.audio, labels, labels, n, **options)
-        out[name] = {**options, "accuracy": result["accuracy"],
+    for name, (metric, exclude_own) in variants.items():
+        result = zero_shot_recognition(test.image, test.audio, labels, labels, n, metric=metric,
+                                       exclude_own=exclude_own)
+        out[name] = {"metric": metric, "exclude_own": exclude_own, "accuracy": result["accuracy"],
                      "mean_class_accuracy": result["mean_class_accuracy"],
                      "per_class_accuracy": _json_floats(result["per_class_accuracy"])}
         if name == "published":

@@ -27,7 +27,7 @@ def tiny_set(tmp_path_factory):
 
 
 def _args(manifest, cache, out, *extra) -> list[str]:
-    return [str(manifest), "--output-dir", str(out), "--cache-dir", str(cache), "--backbone", "resnet18",
+    return ["--manifest", str(manifest), "--out", str(out), "--cache-dir", str(cache), "--backbone", "resnet18",
             "--image-size", "48", "--image-weights", "none", "--batch-size", "8", "--workers", "0",
             "--no-progress", "--log-every", "1", *extra]
 
@@ -70,9 +70,9 @@ def test_device_placement_trains_exactly_like_loader_workers(tiny_set, tmp_path,
     manifest, cache = tiny_set
     assert main(_args(manifest, cache, tmp_path / "host", "--epochs", "1", "--workers", "2",
                       "--data-placement", "host")) == 0
-    assert "assembled on the host by DataLoader workers (--data-placement host)" in capsys.readouterr().out
+    assert "assembled on the host by DataLoader workers (--data-placement host)" in capsys.readouterr().err
     assert main(_args(manifest, cache, tmp_path / "device", "--epochs", "1")) == 0
-    assert "assembled on the device (--data-placement auto)" in capsys.readouterr().out
+    assert "assembled on the device (--data-placement auto)" in capsys.readouterr().err
     host, device = _load(tmp_path / "host" / "last.pt"), _load(tmp_path / "device" / "last.pt")
     for name, tensor in host["model"].items():
         assert torch.equal(tensor, device["model"][name]), name
@@ -131,8 +131,8 @@ def test_bad_media_are_listed_or_skipped(tiny_set, tmp_path, capsys) -> None:
     assert "--skip-bad" in err and not (tmp_path / "o" / "last.pt").exists()
     # The skip-bad run also exercises bf16 autocast + channels_last (training and validation).
     assert main(args + ["--skip-bad", "--precision", "bf16", "--channels-last"]) == 0
-    out = capsys.readouterr().out
-    assert "dropped clips with 2 bad media file(s)" in out and "data: 22 train clips" in out
+    err = capsys.readouterr().err     # progress and diagnostics are logged to stderr
+    assert "warning: --skip-bad: dropped clips with 2 bad media file(s)" in err and "data: 22 train clips" in err
     assert _load(tmp_path / "o" / "last.pt")["epoch"] == 1
 
 

@@ -78,13 +78,13 @@ def test_torchrun_two_processes_train_one_epoch(tmp_path) -> None:
     manifest = generate_synthetic_set(tmp_path / "data", SyntheticSpec(n_train_classes=3, per_class=8,
                                                                         seconds=0.3, image_size=56, seed=2))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(WORLD),
-               "-m", "model.training.cli", str(manifest), "--output-dir", str(tmp_path / "run"),
+               "-m", "model.training.cli", "--manifest", str(manifest), "--out", str(tmp_path / "run"),
                "--backbone", "resnet18", "--image-size", "48", "--image-weights", "none", "--batch-size", "8",
                "--epochs", "1", "--workers", "0", "--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "2 processes, BatchNorm statistics global" in result.stdout
+    assert "2 processes, BatchNorm statistics global" in result.stderr      # logged, on stderr
     checkpoint = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert checkpoint["epoch"] == 1 and torch.isfinite(torch.tensor(checkpoint["history"][0]["train_loss"]))
     assert checkpoint["history"][0]["val_map"] > 0

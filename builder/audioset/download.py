@@ -12,9 +12,9 @@ import contextlib
 import datetime
 import fcntl
 import json
+import logging
 import os
 import shutil
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 from builder.errors import InputError, LlinetError
 from builder.io.atomic import atomic_write_json
 from builder.io.http import ChecksumError, DownloadError, fetch, sha256_file
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ChecksumError", "DownloadError", "FileRecord", "copy_metadata", "download_metadata",
            "read_sha256sums", "METADATA_FILES", "PINNED_SHA256"]
@@ -263,9 +265,5 @@ def _locked(dest_dir: Path) -> Iterator[None]:
 
 
 def stderr_log(message: str) -> None:
-    """Log through tqdm so messages don't tear an active progress bar."""
-    try:
-        from tqdm import tqdm
-        tqdm.write(message, file=sys.stderr)
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        print(message, file=sys.stderr)
+    """A ``log`` callable for the functions above: an info message of this module's logger."""
+    logger.info(message)

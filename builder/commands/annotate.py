@@ -20,6 +20,7 @@ from builder.annotate.tasks import LABEL_STUDIO_PREFIX, export_tasks
 from builder.audioset.classes import load_classes
 from builder.commands.common import INSTRUMENT32
 from builder.commands.fetch import MANIFEST_NAME, load_manifests
+from builder.commands.logs import echo
 from builder.curate.decisions import locked
 from builder.errors import InputError
 
@@ -29,8 +30,11 @@ DEFAULT_CLASSES = INSTRUMENT32 / "classes.csv"
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", type=Path, required=True, metavar="ROOT",
                    help="media root (frame paths in the manifest are relative to it)")
-    p.add_argument("--manifest", type=Path, default=None, metavar="PATH",
-                   help=f"manifest CSV or folder (default ROOT/{MANIFEST_NAME})")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--manifest-dir", type=Path, default=None, metavar="DIR",
+                        help="read a manifest folder (clips.csv + reserve.csv) instead")
+    source.add_argument("--manifest", type=Path, default=None, metavar="CSV",
+                        help=f"read this manifest CSV instead of ROOT/{MANIFEST_NAME}")
     p.add_argument("--classes", type=Path, default=None, metavar="CSV",
                    help="class list for the COCO categories (default manifests/instrument32/classes.csv "
                         "if present, else the manifest's classes)")
@@ -63,9 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     tasks.add_argument("--include-annotated", action="store_true", help="also images that already have a mask")
     tasks.add_argument("--include-reserve", action="store_true", help="also masked-split clips outside the selection")
     tasks.add_argument("--url-prefix", default=LABEL_STUDIO_PREFIX,
-                       help=f"Label Studio image URL prefix before images/<clip_id>.jpg (default "
-                            f"{LABEL_STUDIO_PREFIX!r}: local files with LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT = "
-                            "the --out folder)")
+                       help="Label Studio image URL prefix before images/<clip_id>.jpg; the default "
+                            "serves local files, with LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT = the --out folder")
     tasks.set_defaults(func=run_tasks)
 
     preview = actions.add_parser("preview", help="contact-sheet PNG of frames with mask overlays")
@@ -74,14 +77,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     preview.add_argument("--clip", action="append", default=None, metavar="CLIP_ID", help="only these clips")
     preview.add_argument("--include-unmasked", action="store_true",
                          help="also selected masked-split clips without a mask (shown as 'no mask')")
-    preview.add_argument("--limit", type=int, default=60, help="at most this many tiles (default 60)")
-    preview.add_argument("--columns", type=int, default=6)
-    preview.add_argument("--tile", type=int, default=192, metavar="PX")
+    preview.add_argument("--limit", type=int, default=60, metavar="N", help="at most this many tiles")
+    preview.add_argument("--columns", type=int, default=6, metavar="N", help="tiles per row")
+    preview.add_argument("--tile", type=int, default=192, metavar="PX", help="tile side")
     preview.set_defaults(func=run_preview)
 
 
 def load_context(args: argparse.Namespace) -> tuple[AnnotationContext, Path]:
-    manifest, _ = load_manifests([args.manifest or args.root / MANIFEST_NAME])
+    manifest, _ = load_manifests([args.manifest_dir or args.manifest or args.root / MANIFEST_NAME])
     classes_path = args.classes or (DEFAULT_CLASSES if DEFAULT_CLASSES.is_file() else None)
     classes = load_classes(classes_path) if classes_path is not None else None
     context = AnnotationContext(manifest, args.root, classes)
@@ -101,8 +104,8 @@ def run_import(args: argparse.Namespace) -> int:
         coco = new_annotations(context.categories) if args.replace_all else open_annotations(path, context)
         report = apply_items(coco, items, context, allow_multiple=args.allow_multiple)
         save_annotations(coco, path)
-    print(f"annotate import: {report.added} mask(s) for {len(report.clips)} clip(s)"
-          f"{f', replacing {report.replaced} earlier' if report.replaced else ''}; wrote {path}")
+    echo(f"annotate import: {report.added} mask(s) for {len(report.clips)} clip(s)"
+         f"{f', replacing {report.replaced} earlier' if report.replaced else ''}; wrote {path}")
     print_coverage(coco, context)
     return 0
 
@@ -110,8 +113,8 @@ def run_import(args: argparse.Namespace) -> int:
 def print_coverage(coco: dict, context: AnnotationContext) -> None:
     wanted = context.masked_clips(selected_only=True)
     missing = [c for c in wanted if not annotations_for_clip(coco, c)]
-    print(f"  {len(coco['images'])} image(s) with masks; selected {'/'.join(MASKED_SPLITS)} clips without a mask: "
-          f"{len(missing)} of {len(wanted)}" + (f" (e.g. {', '.join(missing[:3])})" if missing else ""))
+    echo(f"  {len(coco['images'])} image(s) with masks; selected {'/'.join(MASKED_SPLITS)} clips without a mask: "
+         f"{len(missing)} of {len(wanted)}" + (f" (e.g. {', '.join(missing[:3])})" if missing else ""))
 
 
 def run_tasks(args: argparse.Namespace) -> int:
@@ -122,7 +125,7 @@ def run_tasks(args: argparse.Namespace) -> int:
         coco = load_annotations(path)
         clips = [c for c in clips if not annotations_for_clip(coco, c)]
     written = export_tasks(context, clips, args.out, url_prefix=args.url_prefix)
-    print(f"annotate tasks: {len(clips)} image(s) in {args.out / 'images'}; " + ", ".join(sorted(written)))
+    echo(f"annotate tasks: {len(clips)} image(s) in {args.out / 'images'}; " + ", ".join(sorted(written)))
     return 0
 
 
@@ -144,6 +147,6 @@ def run_preview(args: argparse.Namespace) -> int:
     if not clips:
         raise InputError("no masks to preview (pass --include-unmasked to see the frames)", file=path)
     report = contact_sheet(coco, context, clips[:args.limit], args.out, columns=args.columns, tile=args.tile)
-    print(f"annotate preview: {report.tiles} tile(s), {report.with_mask} with a mask"
-          f"{f' (first {args.limit} of {len(clips)})' if len(clips) > args.limit else ''}; wrote {report.path}")
+    echo(f"annotate preview: {report.tiles} tile(s), {report.with_mask} with a mask"
+         f"{f' (first {args.limit} of {len(clips)})' if len(clips) > args.limit else ''}; wrote {report.path}")
     return 0

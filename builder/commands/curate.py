@@ -5,10 +5,12 @@ import argparse
 from pathlib import Path
 
 from builder.audioset.classes import load_classes
+from builder.commands.logs import echo
 from builder.curate.decisions import DECISION_COLUMNS, read_decisions
 from builder.curate.stage import ALL_FLAGS, CurateOptions, curate, summary_table
 from builder.errors import InputError
 from builder.io.atomic import atomic_write_json
+from builder.manifest.media_root import MANIFEST as MANIFEST_NAME
 from builder.manifest.schema import read_manifest, read_manifest_dir, write_manifest, write_manifest_dir
 
 REPORT_FILE = "curate_report.json"
@@ -24,18 +26,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--manifest-dir", type=Path, metavar="DIR",
                         help="manifest folder (clips.csv + reserve.csv)")
+    source.add_argument("--root", type=Path, metavar="ROOT",
+                        help=f"media root: curate its {MANIFEST_NAME} (after trim/frames)")
     source.add_argument("--manifest", type=Path, metavar="CSV",
-                        help="one manifest CSV with selection and reserve (e.g. ROOT/manifest.csv after frames)")
+                        help="one manifest CSV with selection and reserve")
     p.add_argument("--out", type=Path, default=None, metavar="PATH",
-                   help="where to write (a folder for --manifest-dir, a CSV for --manifest); default: in place")
+                   help="where to write (a folder for --manifest-dir, a CSV otherwise); default: in place")
     p.add_argument("--decisions", type=Path, default=None, metavar="CSV", help="human decision list")
     p.add_argument("--latest-wins", action="store_true",
                    help="several rows for one clip: the last row in the file wins (default: an error)")
     p.add_argument("--cap", type=int, default=None, metavar="N",
                    help="clips per class (default: the cap of the selection before the first curate)")
-    p.add_argument("--reject-flags", default=",".join(ALL_FLAGS), metavar="LIST",
-                   help=f"comma-separated flags that auto-reject (default all: {','.join(ALL_FLAGS)}; "
-                        "'none' for none)")
+    p.add_argument("--reject-flags", default=",".join(CurateOptions.reject_flags), metavar="LIST",
+                   help=f"comma-separated flags that auto-reject, out of {','.join(ALL_FLAGS)} ('none' for none)")
     p.add_argument("--require-accept", action="store_true",
                    help="select only clips a reviewer accepted (for the final release)")
     p.add_argument("--classes", type=Path, default=None, metavar="CSV",
@@ -59,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("not a manifest folder (expected clips.csv + reserve.csv)", file=args.manifest_dir)
         manifest = read_manifest_dir(args.manifest_dir)
     else:
+        if args.manifest is None:
+            args.manifest = args.root / MANIFEST_NAME
         manifest = read_manifest(args.manifest)
     target_mids = tuple(c.mid for c in load_classes(args.classes)) if args.classes else ()
     options = CurateOptions(cap=args.cap, reject_flags=parse_flags(args.reject_flags),
@@ -80,10 +85,10 @@ def run(args: argparse.Namespace) -> int:
         write_manifest(result, out)
         report_path = out.parent / REPORT_FILE
     atomic_write_json(report_path, report)
-    print(summary_table(summary))
+    echo(summary_table(summary))
     short = summary.short_classes()
     if short:
-        print(f"\nshort of the cap ({summary.cap}): " + ", ".join(f"{k} -{v}" for k, v in short.items())
-              + "\n  (fetch a margin, e.g. `fetch --cap N+30`, then trim/frames, to have spare candidates)")
-    print(f"\ncurate: {len(decisions)} decision(s), cap {summary.cap}; wrote {out} and {report_path}")
+        echo(f"\nshort of the cap ({summary.cap}): " + ", ".join(f"{k} -{v}" for k, v in short.items())
+             + "\n  (fetch a margin, e.g. `fetch --cap N+30`, then trim/frames, to have spare candidates)")
+    echo(f"\ncurate: {len(decisions)} decision(s), cap {summary.cap}; wrote {out} and {report_path}")
     return 0

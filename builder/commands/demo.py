@@ -21,7 +21,9 @@ from pathlib import Path
 
 from builder.audioset.classes import check_against_ontology, load_classes, write_classes
 from builder.audioset.parse import discover_segment_files, load_ontology
+from builder.commands.args import show_progress, verbosity
 from builder.commands.common import BUNDLED_AUDIOSET, INSTRUMENT32
+from builder.commands.logs import echo
 from builder.commands.select import REPORT_FILE, print_report
 from builder.commands.split import AUDIT_FILE, print_audit
 from builder.demo.pipeline import DemoOptions, synthetic_demo
@@ -36,18 +38,20 @@ from builder.selection.split import SplitOptions, split_manifest
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="offline demo on the bundled metadata slice",
                        description=__doc__.split("\n\n")[1])
-    p.add_argument("--out", type=Path, default=Path("demo"), metavar="DIR", help="output folder (default ./demo)")
+    p.add_argument("--out", type=Path, default=Path("demo"), metavar="DIR", help="output folder")
     p.add_argument("--audioset", type=Path, default=BUNDLED_AUDIOSET, metavar="DIR",
-                   help="metadata folder (default: the bundled slice)")
+                   help="metadata folder (the default is the bundled slice)")
     p.add_argument("--metadata-only", action="store_true", help="part 1 only (seconds; no media, no training)")
-    p.add_argument("--per-class", type=int, default=DemoOptions.per_class, help="synthetic videos per class")
-    p.add_argument("--cap", type=int, default=DemoOptions.cap, help="synthetic clips selected per class")
-    p.add_argument("--epochs", type=int, default=DemoOptions.epochs, help="training epochs on the synthetic set")
+    p.add_argument("--per-class", type=int, default=DemoOptions.per_class, metavar="N",
+                   help="synthetic videos per class")
+    p.add_argument("--cap", type=int, default=DemoOptions.cap, metavar="N", help="synthetic clips selected per class")
+    p.add_argument("--epochs", type=int, default=DemoOptions.epochs, metavar="N",
+                   help="training epochs on the synthetic set")
     p.add_argument("--video-seconds", type=float, default=DemoOptions.video_seconds, metavar="S",
                    help="length of each synthetic video (at least the 3 s trim window; shorter renders faster)")
     p.add_argument("--video-size", type=int, default=DemoOptions.video_size, metavar="PX",
                    help="frame side of the square synthetic videos")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
@@ -55,41 +59,41 @@ def run(args: argparse.Namespace) -> int:
     metadata_demo(args)
     if args.metadata_only:
         return 0
-    print("\n#### Part 2: the whole pipeline on synthetic media (offline) ####")
+    echo("\n#### Part 2: the whole pipeline on synthetic media (offline) ####")
     t0 = time.perf_counter()
-    options = DemoOptions(per_class=args.per_class, cap=args.cap, epochs=args.epochs, progress=not args.no_progress,
-                          video_seconds=args.video_seconds, video_size=args.video_size)
-    out = synthetic_demo(args.out / "synthetic", options)
+    options = DemoOptions(per_class=args.per_class, cap=args.cap, epochs=args.epochs, progress=show_progress(args),
+                          verbosity=verbosity(args), video_seconds=args.video_seconds, video_size=args.video_size)
+    out = synthetic_demo(args.out / "synthetic", options, log=echo)
     metrics = json.loads((out["report"].parent / "metrics.json").read_text())
     retrieval = metrics["retrieval"]
-    print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s")
-    print(f"  release (verified): {out['release']}")
-    print(f"  evaluation report:  {out['report']}")
-    print(f"  review page:        llinet-build review --manifest {MediaRoot(out['media']).manifest} "
-          f"--media {out['media']} --classes {out['classes']}")
-    print(f"  unseen-class retrieval R@1 image->audio {100 * retrieval['image_to_audio']['llinet']['r1']:.1f}, "
-          f"audio->image {100 * retrieval['audio_to_image']['llinet']['r1']:.1f}; zero-shot accuracy "
-          f"{100 * metrics['recognition']['published']['accuracy']:.1f} (chance "
-          f"{100 / metrics['n_classes']:.1f})")
+    echo(f"\ndemo finished in {time.perf_counter() - t0:.0f} s")
+    echo(f"  release (verified): {out['release']}")
+    echo(f"  evaluation report:  {out['report']}")
+    echo(f"  review page:        llinet-build review --root {MediaRoot(out['media']).root} "
+         f"--classes {out['classes']}")
+    echo(f"  unseen-class retrieval R@1 image->audio {100 * retrieval['image_to_audio']['llinet']['r1']:.1f}, "
+         f"audio->image {100 * retrieval['audio_to_image']['llinet']['r1']:.1f}; zero-shot accuracy "
+         f"{100 * metrics['recognition']['published']['accuracy']:.1f} (chance "
+         f"{100 / metrics['n_classes']:.1f})")
     return 0
 
 
 def metadata_demo(args: argparse.Namespace) -> None:
-    print("#### Part 1: INSTRUMENT-32CLASS manifests from the bundled AudioSet metadata ####")
+    echo("#### Part 1: INSTRUMENT-32CLASS manifests from the bundled AudioSet metadata ####")
     t0 = time.perf_counter()
     manifest_dir = args.out / "manifests"
     classes_csv = INSTRUMENT32 / "classes.csv"
-    print(f"[1/3] resolve {classes_csv} against {args.audioset / 'ontology.json'}")
+    echo(f"[1/3] resolve {classes_csv} against {args.audioset / 'ontology.json'}")
     ontology = load_ontology(args.audioset / "ontology.json")
     classes = check_against_ontology(load_classes(classes_csv), ontology, classes_csv)
-    print(f"      {len(classes)} classes: {sum(c.split == 'train' for c in classes)} train, "
-          f"{sum(c.split == 'test' for c in classes)} test")
+    echo(f"      {len(classes)} classes: {sum(c.split == 'train' for c in classes)} train, "
+         f"{sum(c.split == 'test' for c in classes)} test")
 
-    print(f"[2/3] select from {args.audioset}")
+    echo(f"[2/3] select from {args.audioset}")
     manifest, report = select_clips(classes, ontology, discover_segment_files(args.audioset), SelectOptions())
     print_report(report)
 
-    print("\n[3/3] split (preset paper) + leakage audit")
+    echo("\n[3/3] split (preset paper) + leakage audit")
     manifest, audit = split_manifest(manifest, classes, ontology, SplitOptions(preset="paper"))
     write_manifest_dir(manifest, manifest_dir)
     # The folder carries its class list, so it is complete for fetch/annotate/curate and for comparison.
@@ -99,10 +103,10 @@ def metadata_demo(args: argparse.Namespace) -> None:
     print_audit(audit)
 
     committed = INSTRUMENT32 / SELECTION_FILE
-    print(f"\nwrote {manifest_dir}/ in {time.perf_counter() - t0:.1f} s")
+    echo(f"\nwrote {manifest_dir}/ in {time.perf_counter() - t0:.1f} s")
     if committed.is_file():
         same = filecmp.cmp(committed, manifest_dir / SELECTION_FILE, shallow=False)
-        print(f"byte-identical to the committed {committed.relative_to(INSTRUMENT32.parents[1])}: "
-              f"{'yes' if same else 'NO'}")
+        echo(f"byte-identical to the committed {committed.relative_to(INSTRUMENT32.parents[1])}: "
+             f"{'yes' if same else 'NO'}")
         if not same:
             raise LlinetError(f"demo selection differs from {committed}; regenerate the manifests or the slice")

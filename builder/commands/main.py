@@ -3,14 +3,16 @@
 Each subcommand lives in ``builder/commands/<name>.py`` with a ``register``
 function that adds its parser and sets ``func``. Errors derived from
 :class:`builder.errors.LlinetError` are printed without a traceback and exit 2.
+Logging is configured here, once per run, from -v/-q (accepted before or after the stage).
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 
 from builder import __version__
+from builder.commands import logs
+from builder.commands.args import CommandParser, verbosity
 from builder.errors import LlinetError
 
 # Order here is the order shown in --help (the pipeline order).
@@ -33,8 +35,8 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> CommandParser:
+    parser = CommandParser(
         prog="llinet-build",
         description="Rebuild INSTRUMENT-32CLASS from AudioSet, one stage at a time.",
     )
@@ -46,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    logs.configure()  # a warning about a deprecated spelling while parsing reads like every other line
     args = build_parser().parse_args(argv)
+    logs.configure(verbosity(args))
     try:
         return int(args.func(args) or 0)
     except LlinetError as exc:

@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from builder.commands.args import add_option, show_progress
 from builder.commands.common import format_table
-from builder.commands.export import add_build_args, build_inputs
+from builder.commands.export import add_build_args, add_out_arg, build_inputs
+from builder.commands.logs import echo
 from builder.manifest.schema import read_manifest
 from builder.release.build import ReleaseOptions, build_release
 
@@ -15,8 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__)
     p.add_argument("--version", required=True, metavar="X.Y.Z", help="release version (semantic versioning)")
     add_build_args(p)
-    p.add_argument("--manifests-dir", type=Path, default=None, metavar="DIR",
-                   help="folder with select_report.json / audit.json (their options go into provenance.json)")
+    add_option(p, "--manifest-dir", deprecated=["--manifests-dir"], type=Path, default=None, metavar="DIR",
+               help="manifest folder with select_report.json / audit.json (their options go into provenance.json)")
     p.add_argument("--date", default=None, metavar="YYYY-MM-DD",
                    help="release date (default: SOURCE_DATE_EPOCH's day, else today, UTC); fixes every timestamp")
     p.add_argument("--pack-media", action="store_true",
@@ -24,10 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default=ReleaseOptions.name, help="dataset name in croissant.json")
     p.add_argument("--url", default=ReleaseOptions.url, help="dataset URL in croissant.json")
     p.add_argument("--license", dest="license_url", default=ReleaseOptions.license_url, metavar="URL",
-                   help="licence of the release's metadata (default CC BY 4.0, like AudioSet's lists)")
+                   help="licence of the release's metadata; the default is CC BY 4.0, like AudioSet's lists")
     p.add_argument("--datasheet", type=Path, default=None, metavar="DATASET.md",
                    help="rewrite this datasheet's release-stats section from the new release")
-    p.add_argument("out", type=Path, metavar="OUT", help="release folder (must not exist or be empty)")
+    add_out_arg(p, "release folder (must not exist or be empty)")
     p.set_defaults(func=run)
 
 
@@ -36,20 +38,20 @@ def run(args: argparse.Namespace) -> int:
     manifest = read_manifest(manifest_path)
     summary = build_release(manifest, ReleaseOptions(
         root=args.root, out=args.out, version=args.version, annotations=annotations,
-        manifests_dir=args.manifests_dir, manifest_path=manifest_path, date=args.date,
+        manifests_dir=args.manifest_dir, manifest_path=manifest_path, date=args.date,
         pack_media=args.pack_media, name=args.name, url=args.url, license_url=args.license_url,
-        progress=not args.no_progress))
+        progress=show_progress(args)))
     stats = summary.stats
     rows = [[split, v["clips"], v["classes"], v["masks"], f"{v['audio_seconds'] / 3600:.2f}"]
             for split, v in stats["per_split"].items()]
-    print(format_table(["split", "clips", "classes", "masks", "audio h"], rows))
+    echo(format_table(["split", "clips", "classes", "masks", "audio h"], rows))
     avail = stats["availability"]
-    print("availability at build time: " + ", ".join(
+    echo("availability at build time: " + ", ".join(
         f"{k} {avail[k]}" for k in ("available", "unavailable", "failed", "not_checked") if k in avail))
-    print(f"release {args.version}: {len(summary.files)} files in {args.out} (check with "
-          f"`cd {args.out} && sha256sum -c SHA256SUMS`)")
+    echo(f"release {args.version}: {len(summary.files)} files in {args.out} (check with "
+         f"`cd {args.out} && sha256sum -c SHA256SUMS`)")
     if args.datasheet is not None:
         from builder.release.stats import update_release_stats
         changed = update_release_stats(args.datasheet, args.out)
-        print(f"{args.datasheet}: release-stats section {'updated' if changed else 'already up to date'}")
+        echo(f"{args.datasheet}: release-stats section {'updated' if changed else 'already up to date'}")
     return 0

@@ -7,6 +7,7 @@ from pathlib import Path
 from builder.audioset.classes import check_against_ontology, check_unique, load_classes, resolve_name, write_classes
 from builder.audioset.parse import load_ontology
 from builder.commands.common import add_audioset_arg, format_table
+from builder.commands.logs import echo
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train", nargs="*", default=[], metavar="NAME", help="seen-class names")
     p.add_argument("--test", nargs="*", default=[], metavar="NAME", help="unseen-class names")
     add_audioset_arg(p)
-    p.add_argument("--out", type=Path, help="write the resolved class list CSV here")
+    p.add_argument("--out", type=Path, metavar="CSV", help="write the resolved class list CSV here")
     p.set_defaults(func=run)
 
 
@@ -37,10 +38,10 @@ def resolve_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     classes, ontology = resolve_args(args)
     rows = [[c.name, c.mid, c.display_name, c.split, " > ".join(ontology.paths(c.mid)[0])] for c in classes]
-    print(format_table(["name", "mid", "display_name", "split", "ontology path"], rows))
+    echo(format_table(["name", "mid", "display_name", "split", "ontology path"], rows))
     counts = {s: sum(c.split == s for c in classes) for s in ("train", "test")}
-    print(f"\n{len(classes)} classes resolved: {counts['train']} train, {counts['test']} test")
+    echo(f"\n{len(classes)} classes resolved: {counts['train']} train, {counts['test']} test")
     if args.out:
         write_classes(classes, args.out)
-        print(f"wrote {args.out}")
+        echo(f"wrote {args.out}")
     return 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from builder.commands.args import show_progress
 from builder.commands.fetch import MANIFEST_NAME, add_distributor_args, load_manifests
+from builder.commands.logs import echo
 from builder.manifest.schema import write_manifest
 from builder.media.trim import POLICIES, TrimOptions, trim
 
@@ -24,15 +26,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("trim", help="cut each clip's audio to a fixed window (WAV)",
                        description=__doc__)
     add_media_io_args(p)
-    p.add_argument("--window", type=float, default=3.0, metavar="S", help="window length (default 3.0 s)")
-    p.add_argument("--policy", choices=POLICIES, default="first",
-                   help="window position: first (paper), center, loudest (max RMS); default first")
-    p.add_argument("--sample-rate", type=int, default=44100, metavar="HZ",
-                   help="output rate (default 44100; 0 keeps the source rate)")
+    d = TrimOptions
+    p.add_argument("--window", type=float, default=d.window, metavar="S", help="window length, seconds")
+    p.add_argument("--policy", choices=POLICIES, default=d.policy,
+                   help="window position: first (paper), center, loudest (max RMS)")
+    p.add_argument("--sample-rate", type=int, default=d.sample_rate or 0, metavar="HZ",
+                   help="output rate (0 keeps the source rate)")
     p.add_argument("--mono", action="store_true", help="downmix to mono (default: keep channels)")
-    p.add_argument("--silence-dbfs", type=float, default=-60.0, metavar="DB",
-                   help="flag windows whose RMS is below this level as silent (default -60 dBFS)")
-    add_distributor_args(p, default_workers=1)
+    p.add_argument("--silence-dbfs", type=float, default=d.silence_dbfs, metavar="DB",
+                   help="flag windows whose RMS is below this level (dBFS) as silent")
+    add_distributor_args(p, TrimOptions)
     p.set_defaults(func=run)
 
 
@@ -43,7 +46,7 @@ def io_paths(args: argparse.Namespace) -> tuple[Path, Path]:
 
 def print_counts(stage: str, counts, out: Path) -> None:
     shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v)
-    print(f"{stage}: {shown or 'nothing to do'}; wrote {out}")
+    echo(f"{stage}: {shown or 'nothing to do'}; wrote {out}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                           sample_rate=args.sample_rate or None, mono=args.mono, silence_dbfs=args.silence_dbfs,
                           include_unselected=args.include_unselected, workers=args.workers,
                           distributor=args.distributor, ray_address=args.ray_address,
-                          progress=not args.no_progress)
+                          progress=show_progress(args))
     result, counts = trim(manifest, options)
     write_manifest(result, out)
     print_counts("trim", counts, out)

@@ -8,32 +8,38 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from builder.commands.args import RawDescriptionHelpFormatter, add_renamed_positional, show_progress
 from builder.commands.common import format_table
+from builder.commands.logs import echo
 from builder.release.fingerprint import THRESHOLDS
 from builder.release.verify import STATUSES, VerifyOptions, verify, write_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("verify", help="check a rebuild against a release (identical/equivalent/different/missing)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("release", type=Path, metavar="RELEASE", help="release folder (with SHA256SUMS)")
-    p.add_argument("data", type=Path, metavar="DATA",
-                   help="rebuilt media root, official-layout export, or a media-X.Y.Z.tar")
+                       description=__doc__, formatter_class=RawDescriptionHelpFormatter)
+    release = p.add_argument("--release", type=Path, required=True, metavar="DIR",
+                             help="release folder (with SHA256SUMS)")
+    root = p.add_argument("--root", type=Path, required=True, metavar="PATH",
+                          help="the rebuild: its media root, an official-layout export, or a media-X.Y.Z.tar")
+    add_renamed_positional(p, release, "RELEASE", type=Path)
+    add_renamed_positional(p, root, "DATA", type=Path)
     p.add_argument("--report", type=Path, default=Path("verify_report.json"), metavar="JSON",
-                   help="per-clip JSON report (default ./verify_report.json)")
-    p.add_argument("--extract-to", type=Path, default=None, metavar="DIR",
-                   help="where to extract a DATA tarball (default: a temporary folder, removed afterwards)")
+                   help="per-clip JSON report")
+    p.add_argument("--extract-to", type=Path, default=VerifyOptions.extract_to, metavar="DIR",
+                   help="where to extract a tarball given as --root (default: a temporary folder, removed "
+                        "afterwards)")
     p.add_argument("--audio-threshold", type=float, default=THRESHOLDS["audio_correlation"], metavar="R",
-                   help=f"min log-mel time-course correlation (default {THRESHOLDS['audio_correlation']})")
+                   help="min log-mel time-course correlation")
     p.add_argument("--duration-tolerance", type=float, default=THRESHOLDS["audio_duration"], metavar="S",
-                   help=f"max audio duration difference in seconds (default {THRESHOLDS['audio_duration']})")
+                   help="max audio duration difference in seconds")
     p.add_argument("--frame-threshold", type=float, default=THRESHOLDS["frame_correlation"], metavar="R",
-                   help=f"min 32x32 grey-frame correlation (default {THRESHOLDS['frame_correlation']})")
+                   help="min 32x32 grey-frame correlation")
     p.add_argument("--frame-mad", type=float, default=THRESHOLDS["frame_mad"], metavar="L",
-                   help=f"max 32x32 grey-frame mean abs difference, 0-255 (default {THRESHOLDS['frame_mad']})")
-    p.add_argument("--max-missing", type=float, default=0.0, metavar="FRACTION",
-                   help="fraction of released clips allowed to be missing (link rot), default 0")
-    p.add_argument("--show", type=int, default=20, metavar="N", help="list up to N failing clips (default 20)")
+                   help="max 32x32 grey-frame mean abs difference, 0-255")
+    p.add_argument("--max-missing", type=float, default=VerifyOptions.max_missing, metavar="FRACTION",
+                   help="fraction of released clips allowed to be missing (link rot)")
+    p.add_argument("--show", type=int, default=20, metavar="N", help="list up to N failing clips")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -41,21 +47,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     thresholds = {"audio_correlation": args.audio_threshold, "audio_duration": args.duration_tolerance,
                   "frame_correlation": args.frame_threshold, "frame_mad": args.frame_mad}
-    options = VerifyOptions(release=args.release, data=args.data, thresholds=thresholds,
+    options = VerifyOptions(release=args.release, data=args.root, thresholds=thresholds,
                             extract_to=args.extract_to, max_missing=args.max_missing,
-                            progress=not args.no_progress)
+                            progress=show_progress(args))
     report = verify(options)
     write_report(report, args.report, args.max_missing)
     rows = [[name] + [c[s] for s in STATUSES] for name, c in report.per_class().items()]
     counts = report.counts()
     rows.append(["TOTAL"] + [counts[s] for s in STATUSES])
-    print(format_table(["class"] + list(STATUSES), rows))
+    echo(format_table(["class"] + list(STATUSES), rows))
     failing = [c for c in report.clips if c["status"] in ("different", "missing")]
     for clip in failing[:args.show]:
-        print(f"  {clip['status']:9} {clip['clip_id']}: {clip['reason']}")
+        echo(f"  {clip['status']:9} {clip['clip_id']}: {clip['reason']}")
     if len(failing) > args.show:
-        print(f"  ... and {len(failing) - args.show} more (see {args.report})")
+        echo(f"  ... and {len(failing) - args.show} more (see {args.report})")
     passed = report.passed(args.max_missing)
-    print(f"verify ({report.layout}, release {report.version}): {'PASSED' if passed else 'FAILED'}; "
-          f"report {args.report}")
+    echo(f"verify ({report.layout}, release {report.version}): {'PASSED' if passed else 'FAILED'}; "
+         f"report {args.report}")
     return 0 if passed else 1

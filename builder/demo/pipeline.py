@@ -43,6 +43,7 @@ class DemoOptions:
     missing_rank: int = 1        # this rank's video is "removed from YouTube" in every class
     epochs: int = 15
     progress: bool = True
+    verbosity: int = 0           # -v count minus -q count, passed on to every command the demo runs
     # The synthetic videos: 10 s like AudioSet's clips; trim keeps a 3 s window of each, so the
     # tests render shorter, smaller ones (rendering is most of the demo's media time).
     video_seconds: float = 10.0
@@ -120,7 +121,8 @@ def synthetic_demo(out: Path, options: DemoOptions | None = None, log: Callable[
     marker.touch()
     mirror, media, manifests = out / "mirror", out / "media", out / "synthetic_manifests"
     layout = MediaRoot(media)
-    quiet = [] if options.progress else ["--no-progress"]
+    loudness = ["-q"] if options.verbosity < 0 else ["-v"] * options.verbosity
+    quiet = ([] if options.progress else ["--no-progress"]) + loudness
     t = _step(log, f"render synthetic videos ({options.per_class} per class) into {mirror}")
     videos = render_synthetic_videos(mirror, n_train_classes=options.n_train_classes, per_class=options.per_class,
                                      seconds=options.video_seconds, size=options.video_size,
@@ -137,7 +139,7 @@ def synthetic_demo(out: Path, options: DemoOptions | None = None, log: Callable[
 
     t = _step(log, "fetch -> trim -> frames from the local mirror")
     with MirrorServer(mirror) as server:
-        _run(build, ["fetch", str(manifests), "--out", str(media), "--url-template",
+        _run(build, ["fetch", "--manifest-dir", str(manifests), "--root", str(media), "--url-template",
                      server.url_template, "--workers", "2", "--backoff", "0.1"] + quiet, "fetch")
     _run(build, ["trim", "--root", str(media)] + quiet, "trim")
     _run(build, ["frames", "--root", str(media)] + quiet, "frames")
@@ -147,21 +149,22 @@ def synthetic_demo(out: Path, options: DemoOptions | None = None, log: Callable[
     fetched = read_manifest(layout.manifest)
     masks = write_masks(fetched, videos, media, out / "masks", options)
     _run(build, ["annotate", "import", "--root", str(media), "--classes", str(manifests / "classes.csv"),
-                 "--from-masks", str(out / "masks")], "annotate")
+                 "--from-masks", str(out / "masks")] + loudness, "annotate")
     log(f"{masks} masks ({time.perf_counter() - t:.1f} s)")
 
     t = _step(log, "curate (automatic filters) -> release -> verify")
-    _run(build, ["curate", "--manifest", str(layout.manifest), "--classes", str(manifests / "classes.csv")],
+    _run(build, ["curate", "--root", str(media), "--classes", str(manifests / "classes.csv")] + loudness,
          "curate")
     release = out / "release"
     _run(build, ["release", "--version", DEMO_VERSION, "--root", str(media), "--date", DEMO_DATE,
-                 "--name", "llinet-synthetic-demo", str(release)] + quiet, "release")
-    _run(build, ["verify", str(release), str(media), "--report", str(out / "verify_report.json")] + quiet, "verify")
+                 "--name", "llinet-synthetic-demo", "--out", str(release)] + quiet, "release")
+    _run(build, ["verify", "--release", str(release), "--root", str(media),
+                 "--report", str(out / "verify_report.json")] + quiet, "verify")
     log(f"({time.perf_counter() - t:.1f} s)")
 
     t = _step(log, f"llinet-train ({options.epochs} epochs, small CPU config)")
     run_dir = out / "run"
-    _run(train, [str(layout.manifest), "--output-dir", str(run_dir), "--backbone", "resnet18",
+    _run(train, ["--root", str(media), "--out", str(run_dir), "--backbone", "resnet18",
                  "--image-size", "64", "--image-weights", "none", "--batch-size", "16", "--lr", "0.005",
                  "--epochs", str(options.epochs), "--workers", "0", "--val-split", "val_unseen",
                  "--seed", "200"] + quiet, "llinet-train")
@@ -169,8 +172,8 @@ def synthetic_demo(out: Path, options: DemoOptions | None = None, log: Callable[
 
     t = _step(log, "llinet-eval on the unseen test classes")
     report = out / "report"
-    _run(evaluate, ["--checkpoint", str(run_dir / "best.pt"), "--manifest", str(layout.manifest),
-                    "--split", "test", "--masks", str(layout.annotations), "--report", str(report),
+    _run(evaluate, ["--checkpoint", str(run_dir / "best.pt"), "--root", str(media),
+                    "--split", "test", "--masks", str(layout.annotations), "--out", str(report),
                     "--workers", "0", "--draws", "200"] + quiet, "llinet-eval")
     log(f"({time.perf_counter() - t:.1f} s)")
     return {"release": release, "report": report / "report.md", "media": media, "run": run_dir,

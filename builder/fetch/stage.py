@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import shutil
 import sys
@@ -40,6 +41,8 @@ from builder.fetch.rate import clear_halt, halt_reason
 from builder.fetch.ytdlp import fetch_shard
 from builder.io.status_log import StatusLog
 from builder.manifest.ids import InvalidYtidError, validate_clip_id, validate_ytid
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["FetchOptions", "FetchSummary", "fetch", "FetchHalted", "validate_rows"]
 
@@ -142,8 +145,8 @@ def fetch(manifest: pd.DataFrame, options: FetchOptions, *,
         log = StatusLog(root / STATUS_LOG)
         read = log.read()
         if read.skipped_lines:
-            print(f"fetch: ignoring {len(read.skipped_lines)} unreadable line(s) of {log.path} "
-                  f"(first: line {read.skipped_lines[0]})", file=sys.stderr)
+            logger.warning(f"fetch: ignoring {len(read.skipped_lines)} unreadable line(s) of {log.path} "
+                           f"(first: line {read.skipped_lines[0]})")
         latest: dict[str, dict] = {}
         for record in read.records:
             latest[record["clip_id"]] = record

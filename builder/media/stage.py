@@ -10,6 +10,7 @@ manifest as columns.
 """
 from __future__ import annotations
 
+import logging
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from builder.errors import InputError
 from builder.io.status_log import StatusLog
 from builder.manifest.ids import validate_clip_id
 from builder.media.ffmpeg import MediaError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ def run_stage(manifest: pd.DataFrame, spec: StageSpec, options: Any, tasks: dict
     log = StatusLog(root / spec.log_name)
     read = log.read()
     if read.skipped_lines:
-        print(f"{spec.name}: ignoring {len(read.skipped_lines)} unreadable line(s) of {log.path}", file=sys.stderr)
+        logger.warning(f"{spec.name}: ignoring {len(read.skipped_lines)} unreadable line(s) of {log.path}")
     latest: dict[str, dict] = {}
     for record in read.records:
         latest[record["clip_id"]] = record

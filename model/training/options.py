@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from builder.commands.args import CommandParser, add_option, add_renamed_positional, require_one_of
+from builder.manifest.media_root import MediaRoot
 from model.network.config import BACKBONES, GATE_SOFTMAX, LOGMEL_PADS, SHORT_CLIP_PADS, ModelConfig
 from model.training.batch_source import PLACEMENTS
 from model.training.engine import PRECISIONS
@@ -82,17 +84,30 @@ class TrainOptions:
         return Path(self.cache_dir) if self.cache_dir else Path(self.output_dir) / "cache"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _manifest_of_root(parser: CommandParser, args: argparse.Namespace) -> None:
+    """--root alone is enough: the media root's manifest.csv is the manifest unless --manifest names one."""
+    if not args.manifest and args.media_root:
+        args.manifest = str(MediaRoot(args.media_root).manifest)
+
+
+def build_parser() -> CommandParser:
     d = TrainOptions()
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="llinet-train",
         description="Train LLINet (Jia et al., ACM MM 2020) on a manifest with audio_path/frame_path columns. "
                     "Defaults reproduce the published recipe. "
                     "Multi-GPU: torchrun --nproc_per_node N -m model.training.cli ...")
-    p.add_argument("manifest", help="manifest CSV (builder schema + audio_path, frame_path)")
-    p.add_argument("--output-dir", default=d.output_dir, help="checkpoints, logs (default %(default)s)")
-    p.add_argument("--media-root", help="base folder of relative media paths (default: the manifest's folder)")
-    p.add_argument("--cache-dir", help="decoded-media cache (default OUTPUT_DIR/cache)")
+    root = add_option(p, "--root", deprecated=["--media-root"], dest="media_root", metavar="ROOT",
+                      help="media root: relative media paths start here and its manifest.csv is the default "
+                           "--manifest (without --root, media paths start at the manifest's folder)")
+    manifest = p.add_argument("--manifest", metavar="CSV",
+                              help="manifest CSV (builder schema + audio_path, frame_path)")
+    add_renamed_positional(p, manifest, "MANIFEST")
+    require_one_of(p, root, manifest)
+    p.after_parse.append(_manifest_of_root)
+    add_option(p, "--out", deprecated=["--output-dir"], dest="output_dir", default=d.output_dir, metavar="DIR",
+               help="checkpoints, logs, metrics")
+    p.add_argument("--cache-dir", metavar="DIR", help="decoded-media cache (default OUT/cache)")
     g = p.add_argument_group("recipe (defaults = published)")
     g.add_argument("--recipe", choices=sorted(RECIPES), default=d.recipe,
                    help="paper: the published method (default); official-code: the authors' released code where "
@@ -114,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("model")
     g.add_argument("--backbone", choices=BACKBONES, default=d.backbone)
     g.add_argument("--image-size", type=int, default=d.image_size)
-    g.add_argument("--image-weights", default=d.image_weights, help="imagenet | none | PATH (default %(default)s)")
+    g.add_argument("--image-weights", default=d.image_weights, help="imagenet | none | PATH")
     g.add_argument("--frozen-bn", action="store_true", help="frozen backbone BN in eval mode (official: train mode)")
     g.add_argument("--bn-sync", choices=("global", "local"), default=d.bn_sync,
                    help="under torchrun: BatchNorm batch statistics over the global batch (default; the published "
@@ -157,19 +172,25 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--clip-seconds", type=float, help="pad/cut audio to this length (default: first train clip's)")
     g.add_argument("--skip-bad", action="store_true", help="drop clips whose wav/jpg fails to decode")
     g = p.add_argument_group("run")
-    g.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt")
-    g.add_argument("--no-progress", dest="progress", action="store_false")
+    g.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     g.add_argument("--log-every", type=int, default=d.log_every, help="steps between loss checks/logs")
     return p
 
 
 def parse_options(argv: list[str] | None = None) -> TrainOptions:
+    return parse_command_line(argv)[0]
+
+
+def parse_command_line(argv: list[str] | None = None) -> tuple[TrainOptions, argparse.Namespace]:
+    """The options, and the parsed namespace (for what is not an option of the run, such as -v/-q)."""
     parser = build_parser()
-    args = vars(parser.parse_args(argv))
+    namespace = parser.parse_args(argv)
+    args = vars(namespace)
     for name in ("epochs", "batch_size", "eval_batch_size", "log_every", "image_size"):
         if args[name] is not None and args[name] < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {args[name]}")
     if args["workers"] < 0 or args["lr"] <= 0:
         parser.error("--workers must be >= 0 and --lr > 0")
     known = {f.name for f in fields(TrainOptions)}
-    return TrainOptions(**{k: v for k, v in args.items() if k in known})
+    return TrainOptions(**{k: v for k, v in args.items() if k in known}), namespace

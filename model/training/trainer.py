@@ -4,9 +4,9 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import logging
 import math
 import os
-import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -41,6 +41,8 @@ from model.training.engine import TrainStep, autocast, build_optimizer, configur
 from model.training.global_bn import convert_to_global_bn
 from model.training.options import SELECT_METRICS, TrainOptions
 from model.training.validation import prototype_accuracy, retrieval_map
+
+logger = logging.getLogger(__name__)
 
 CSV_FIELDS = ("epoch", "train_loss", "train_match", "train_attention", "lr_image", "lr_audio",
               "samples_per_s", "epoch_seconds", "val_loss", "val_map_i2a", "val_map_a2i", "val_map", "val_zsl_acc")
@@ -107,18 +109,18 @@ def prepare_data(opts: TrainOptions, info: DistInfo) -> tuple[SplitData, SplitDa
         barrier(info)
     shared = sorted(set(train_rows["class"]) & set(val_rows["class"]))
     if shared and info.is_main:
-        print(f"warning: class(es) {shared} are in both train and {opts.val_split!r}: validation is not "
-              "zero-shot for them", file=sys.stderr)
+        logger.warning(f"class(es) {shared} are in both train and {opts.val_split!r}: validation is not "
+                       "zero-shot for them")
     train = split_data("train", train_rows, caches["train"], opts.skip_bad)
     val = split_data(opts.val_split, val_rows, caches["val"], opts.skip_bad) if "val" in caches else None
     if info.is_main:
         errors = [e for cache in caches.values() for e in cache.errors]
         if errors:
-            print(f"--skip-bad: dropped clips with {len(errors)} bad media file(s); first: {errors[0]}")
-        print(f"data: {len(train)} train clips / {len(train.class_names)} classes; "
-              f"{len(val) if val else 0} {opts.val_split} clips; audio {rate} Hz x {samples} samples; "
-              f"{info.world_size} process{'es' if info.enabled else ''}"
-              f"{f', BatchNorm statistics {opts.bn_sync}' if info.enabled else ''}")
+            logger.warning(f"--skip-bad: dropped clips with {len(errors)} bad media file(s); first: {errors[0]}")
+        logger.info(f"data: {len(train)} train clips / {len(train.class_names)} classes; "
+                    f"{len(val) if val else 0} {opts.val_split} clips; audio {rate} Hz x {samples} samples; "
+                    f"{info.world_size} process{'es' if info.enabled else ''}"
+                    f"{f', BatchNorm statistics {opts.bn_sync}' if info.enabled else ''}")
     if len(train) < opts.batch_size:
         raise InputError(f"{len(train)} usable train clips < batch size {opts.batch_size}: no complete batch to "
                          "train on (lower --batch-size or add train clips)", file=opts.manifest)
@@ -170,7 +172,7 @@ def open_tensorboard(path: Path, purge_step: int) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        print("tensorboard not installed: TensorBoard logs off (metrics.csv still written)", file=sys.stderr)
+        logger.warning("tensorboard not installed: TensorBoard logs off (metrics.csv still written)")
         return None
     return SummaryWriter(str(path), purge_step=purge_step)
 
@@ -209,10 +211,10 @@ def resume_state(opts: TrainOptions, last_path: Path) -> dict[str, Any] | None:
     if not last_path.is_file():
         if opts.resume:
             raise InputError(f"--resume: {last_path} does not exist, so there is nothing to continue "
-                             "(check --output-dir, or start the run without --resume)")
+                             "(check --out, or start the run without --resume)")
         return None
     if not opts.resume:
-        raise InputError(f"{last_path} exists: pass --resume to continue, or choose another --output-dir")
+        raise InputError(f"{last_path} exists: pass --resume to continue, or choose another --out")
     state = load_checkpoint(last_path)
     # An option a checkpoint predates counts as its default.
     saved = {**TrainOptions().to_dict(), **state.get("train_options", {})}
@@ -220,7 +222,7 @@ def resume_state(opts: TrainOptions, last_path: Path) -> dict[str, Any] | None:
                if saved.get(k) != getattr(opts, k)]
     if changed:
         raise InputError(f"--resume with changed option(s): {'; '.join(changed)}. A resumed run must be the same "
-                         "experiment: give the saved values again, or train into another --output-dir",
+                         "experiment: give the saved values again, or train into another --out",
                          file=last_path)
     return state
 
@@ -260,7 +262,7 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
             torch.cuda.set_rng_state(state["rng"]["cuda"], device)
         history, best, start_epoch = list(state["history"]), dict(state["best"]), int(state["epoch"])
         if info.is_main:
-            print(f"resumed from {last_path} after epoch {start_epoch}")
+            logger.info(f"resumed from {last_path} after epoch {start_epoch}")
     if opts.compile:
         # Compile the encoders in place: state_dict keys stay unchanged and the
         # log-mel (complex STFT, per-rate filterbank cache) stays eager.
@@ -276,7 +278,7 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
     local_batch = opts.batch_size // info.world_size
     writer = open_tensorboard(out / "tb", start_epoch) if info.is_main else None
     if val_data is None and info.is_main:
-        print(f"warning: no {opts.val_split!r} rows: no validation, no best.pt", file=sys.stderr)
+        logger.warning(f"no {opts.val_split!r} rows: no validation, no best.pt")
 
     # One batch stream over the plans of all remaining epochs: loader workers start
     # once and prefetch the next epoch's batches while the current epoch validates.
@@ -288,8 +290,8 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
     all_steps = np.concatenate(plans) if plans else np.zeros((0, local_batch, 5), dtype=np.int64)
     placement = choose_placement(opts.data_placement, device, [d for d in (train_data, val_data) if d is not None])
     if info.is_main:
-        print(f"batches assembled on the {'device' if placement == 'device' else 'host by DataLoader workers'}"
-              f" (--data-placement {opts.data_placement})")
+        logger.info(f"batches assembled on the {'device' if placement == 'device' else 'host by DataLoader workers'}"
+                    f" (--data-placement {opts.data_placement})")
     batches = iter(planned_batches(train_data, all_steps, crop, placement, device, opts.workers))
     val_batches = None
     if val_data is not None and info.is_main:
@@ -347,7 +349,7 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
                         writer.add_scalar(f"epoch/{key}", value, epoch + 1)
                 writer.flush()
             shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "lr_audio"))
-            print(f"epoch {epoch + 1}/{opts.epochs}: {shown}{' *best*' if improved else ''}", flush=True)
+            logger.info(f"epoch {epoch + 1}/{opts.epochs}: {shown}{' *best*' if improved else ''}")
         barrier(info)
     if writer is not None:
         writer.close()

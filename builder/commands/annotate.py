@@ -18,9 +18,9 @@ from builder.annotate.importers import apply_items, read_coco, read_labelme, rea
 from builder.annotate.preview import contact_sheet
 from builder.annotate.tasks import LABEL_STUDIO_PREFIX, export_tasks
 from builder.audioset.classes import load_classes
+from builder.cli.logs import echo
 from builder.commands.common import INSTRUMENT32
 from builder.commands.fetch import MANIFEST_NAME, load_manifests
-from builder.commands.logs import echo
 from builder.curate.decisions import locked
 from builder.errors import InputError
 

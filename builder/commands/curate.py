@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from builder.audioset.classes import load_classes
-from builder.commands.logs import echo
+from builder.cli.logs import echo
 from builder.curate.decisions import DECISION_COLUMNS, read_decisions
 from builder.curate.stage import ALL_FLAGS, CurateOptions, curate, summary_table
 from builder.errors import InputError

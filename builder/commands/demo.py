@@ -21,9 +21,9 @@ from pathlib import Path
 
 from builder.audioset.classes import check_against_ontology, load_classes, write_classes
 from builder.audioset.parse import discover_segment_files, load_ontology
-from builder.commands.args import show_progress, verbosity
+from builder.cli.args import show_progress, verbosity
+from builder.cli.logs import echo
 from builder.commands.common import BUNDLED_AUDIOSET, INSTRUMENT32
-from builder.commands.logs import echo
 from builder.commands.select import REPORT_FILE, print_report
 from builder.commands.split import AUDIT_FILE, print_audit
 from builder.demo.pipeline import DemoOptions, synthetic_demo

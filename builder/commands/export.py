@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.commands.args import CommandParser, add_renamed_positional, show_progress
+from builder.cli.args import CommandParser, add_renamed_positional, show_progress
+from builder.cli.logs import echo
 from builder.commands.common import format_table
-from builder.commands.logs import echo
 from builder.export.stage import FORMATS, ExportOptions, export
 from builder.io.tarball import default_mtime
 from builder.manifest.media_root import ANNOTATIONS as ANNOTATIONS_NAME

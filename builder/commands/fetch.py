@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from builder.commands.args import add_option, add_renamed_positional, require_one_of, show_progress
-from builder.commands.logs import echo
+from builder.cli.args import add_option, add_renamed_positional, require_one_of, show_progress
+from builder.cli.logs import echo
 from builder.errors import InputError
 from builder.fetch.options import STATUS_LOG
 from builder.fetch.stage import FetchOptions, fetch

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from builder.commands.args import show_progress
+from builder.cli.args import show_progress
 from builder.commands.fetch import add_distributor_args, load_manifests
 from builder.commands.trim import add_media_io_args, io_paths, print_counts
 from builder.manifest.schema import write_manifest

@@ -11,8 +11,8 @@ import importlib
 import sys
 
 from builder import __version__
-from builder.commands import logs
-from builder.commands.args import CommandParser, verbosity
+from builder.cli import logs
+from builder.cli.args import CommandParser, verbosity
 from builder.errors import LlinetError
 
 # Order here is the order shown in --help (the pipeline order).

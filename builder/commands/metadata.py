@@ -10,8 +10,8 @@ from builder.audioset.download import (
     download_metadata,
     stderr_log,
 )
-from builder.commands.args import add_option, show_progress
-from builder.commands.logs import echo
+from builder.cli.args import add_option, show_progress
+from builder.cli.logs import echo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

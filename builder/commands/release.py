@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.commands.args import add_option, show_progress
+from builder.cli.args import add_option, show_progress
+from builder.cli.logs import echo
 from builder.commands.common import format_table
 from builder.commands.export import add_build_args, add_out_arg, build_inputs
-from builder.commands.logs import echo
 from builder.manifest.schema import read_manifest
 from builder.release.build import ReleaseOptions, build_release
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from builder.audioset.classes import check_against_ontology, check_unique, load_classes, resolve_name, write_classes
 from builder.audioset.parse import load_ontology
+from builder.cli.logs import echo
 from builder.commands.common import add_audioset_arg, format_table
-from builder.commands.logs import echo
 
 
 def register(sub: argparse._SubParsersAction) -> None:

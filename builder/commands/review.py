@@ -7,10 +7,10 @@ from pathlib import Path
 
 from builder.annotate.coco import ANNOTATIONS_FILE, MASKED_SPLITS
 from builder.audioset.classes import load_classes
+from builder.cli.args import add_option, verbosity
+from builder.cli.logs import echo
 from builder.commands.annotate import DEFAULT_CLASSES
-from builder.commands.args import add_option, verbosity
 from builder.commands.fetch import load_manifests
-from builder.commands.logs import echo
 from builder.errors import InputError, LlinetError
 from builder.manifest.media_root import DECISIONS as DECISIONS_FILE
 from builder.manifest.media_root import MANIFEST as MANIFEST_NAME

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from builder.audioset.classes import check_against_ontology, load_classes
 from builder.audioset.parse import SOURCE_FILES, discover_segment_files, load_ontology
-from builder.commands.args import add_option
+from builder.cli.args import add_option
+from builder.cli.logs import echo
 from builder.commands.common import add_audioset_arg, format_table
-from builder.commands.logs import echo
 from builder.io.atomic import atomic_write_json
 from builder.manifest.schema import write_manifest_dir
 from builder.selection.select import AMBIGUOUS_POLICIES, RULES, SelectOptions, SelectReport, select_clips

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from builder.audioset.classes import check_against_ontology, load_classes
 from builder.audioset.parse import load_ontology
+from builder.cli.logs import echo
 from builder.commands.common import add_audioset_arg, format_table
-from builder.commands.logs import echo
 from builder.io.atomic import atomic_write_json
 from builder.manifest.schema import read_manifest_dir, write_manifest_dir
 from builder.selection.split import PRESETS, SplitOptions, split_manifest

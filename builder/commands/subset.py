@@ -6,8 +6,8 @@ from pathlib import Path
 
 from builder.audioset.classes import check_against_ontology, load_classes
 from builder.audioset.parse import discover_segment_files, load_ontology
+from builder.cli.logs import echo
 from builder.commands.common import add_audioset_arg
-from builder.commands.logs import echo
 from builder.selection.subset import write_subset
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.commands.args import show_progress
+from builder.cli.args import show_progress
+from builder.cli.logs import echo
 from builder.commands.fetch import MANIFEST_NAME, add_distributor_args, load_manifests
-from builder.commands.logs import echo
 from builder.manifest.schema import write_manifest
 from builder.media.trim import POLICIES, TrimOptions, trim
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from builder.commands.args import RawDescriptionHelpFormatter, add_renamed_positional, show_progress
+from builder.cli.args import RawDescriptionHelpFormatter, add_renamed_positional, show_progress
+from builder.cli.logs import echo
 from builder.commands.common import format_table
-from builder.commands.logs import echo
 from builder.release.fingerprint import THRESHOLDS
 from builder.release.verify import STATUSES, VerifyOptions, verify, write_report
 

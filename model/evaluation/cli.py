@@ -15,8 +15,8 @@ import argparse
 import sys
 from dataclasses import fields
 
-from builder.commands import logs
-from builder.commands.args import CommandParser, add_option, verbosity
+from builder.cli import logs
+from builder.cli.args import CommandParser, add_option, verbosity
 from builder.errors import LlinetError
 from builder.manifest.media_root import MediaRoot
 from model.evaluation.api import EvalOptions, evaluate

@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from builder.commands import logs
-from builder.commands.args import verbosity
+from builder.cli import logs
+from builder.cli.args import verbosity
 from builder.errors import LlinetError
 from model.training.options import parse_command_line
 from model.training.trainer import NonFiniteLoss, train

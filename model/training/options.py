@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from builder.commands.args import CommandParser, add_option, add_renamed_positional, require_one_of
+from builder.cli.args import CommandParser, add_option, add_renamed_positional, require_one_of
 from builder.manifest.media_root import MediaRoot
 from model.network.config import BACKBONES, GATE_SOFTMAX, LOGMEL_PADS, SHORT_CLIP_PADS, ModelConfig
 from model.training.batch_source import PLACEMENTS

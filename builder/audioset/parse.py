@@ -239,7 +239,7 @@ def discover_segment_files(metadata_dir: str | os.PathLike,
                 sorted((root / UNBALANCED_PARTS_DIR).glob("*.csv.gz"))
         if not files:
             parts = f", or {UNBALANCED_PARTS_DIR}/" if source == "unbalanced_train" else ""
-            raise InputError(f"no {name} (or .gz{parts}) found; run `llinet-build metadata --dest DIR` first",
+            raise InputError(f"no {name} (or .gz{parts}) found; run `llinet-build metadata --out DIR` first",
                              file=root)
         found[source] = files
     return found

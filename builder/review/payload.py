@@ -3,7 +3,7 @@ the ``base`` version, media paths from the manifest, and masks as row-major run 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, SupportsFloat
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +85,9 @@ def to_int(value: object) -> int | None:
 
 
 def to_float(value: object) -> float | None:
-    if not isinstance(value, (str, SupportsFloat)):  # None, or a value with no number in it
+    # Concrete types only: an isinstance check against a typing Protocol (SupportsFloat) costs ~40 us,
+    # a quarter of /api/state's time at 5,760 clips.
+    if not isinstance(value, (str, int, float, np.integer, np.floating)):  # None, or no number in it
         return None
     try:
         number = float(value)

@@ -50,6 +50,7 @@ def test_what_the_workers_get_pickles(tmp_path):
     assert pickle.loads(pickle.dumps(dataset))[0][0] == 0
 
 
+@pytest.mark.slow  # each spawned worker imports torch afresh
 def test_cache_build_and_batches_with_spawned_workers(tmp_path, spawn_by_default):
     ids, audio, frames = _media(tmp_path / "media", 6)
     spec = CacheSpec(image_size=16, sample_rate=8000, clip_samples=1600)
@@ -69,6 +70,7 @@ def test_cache_build_and_batches_with_spawned_workers(tmp_path, spawn_by_default
             assert torch.equal(batch[key], value), (step, key)
 
 
+@pytest.mark.slow  # each spawned worker imports torch afresh
 def test_embedding_extraction_with_spawned_workers(tmp_path, spawn_by_default):
     ids, audio, frames = _media(tmp_path / "media", 5)
     rows = pd.DataFrame({"clip_id": ids, "class": list("ABABA"), "frame_path": frames, "audio_path": audio})

@@ -52,6 +52,7 @@ export function playAudio(id) {
     player.src = `/media/audio/${encodeURIComponent(id)}`;
     playing = id;
     $("#now-playing").textContent = `${id} · ${windowText(clip)}`;
+    $("#now-playing").title = $("#now-playing").textContent;
   }
   player.currentTime = 0;
   showPlaying(id, true);

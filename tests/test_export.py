@@ -128,7 +128,7 @@ def test_reexport_removes_stale_files_and_refuses_a_foreign_folder(built, manife
 
 
 # --------------------------------------------------------------------------- WebDataset
-def test_webdataset_shards_are_deterministic_and_grouped(built, manifest, tmp_path):
+def test_webdataset_shards_are_deterministic_and_mix_classes(built, manifest, tmp_path):
     run_export(built, manifest, tmp_path / "a", "webdataset", shard_size=4, mtime=1700000000)
     run_export(built, manifest, tmp_path / "b", "webdataset", shard_size=4, mtime=1700000000)
     shards = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.tar"))
@@ -148,7 +148,7 @@ def test_webdataset_shards_are_deterministic_and_grouped(built, manifest, tmp_pa
     assert len(samples) == 14
     for key, parts in samples.items():
         meta = json.loads(parts["json"])
-        assert meta["clip_id"] == key and {"wav", "jpg", "full.jpg"} <= set(parts)
+        assert meta["clip_id"] == key and {"wav", "jpg", "full.jpg", "cls"} <= set(parts)
         assert parts["wav"] == (built.root / "audio" / f"{key}.wav").read_bytes()
         if meta["split"] == "test":
             assert meta["has_mask"] and np.array_equal(
@@ -157,18 +157,60 @@ def test_webdataset_shards_are_deterministic_and_grouped(built, manifest, tmp_pa
             assert "seg.png" not in parts
     listing = json.loads((tmp_path / "a" / "shards.json").read_text())
     assert sum(s["clips"] for s in listing["shards"]) == 14
+    assert listing["splits"]["train"] == {"shards": 2, "clips": 8,
+                                          "bytes": sum(s["bytes"] for s in listing["shards"] if s["split"] == "train")}
+    assert all(s["bytes"] == (tmp_path / "a" / s["path"]).stat().st_size for s in listing["shards"])
+    assert listing["order"] == "seeded class interleave" and len(listing["class_names"]) == 32
+
+
+def test_webdataset_reads_with_the_webdataset_package(built, manifest, tmp_path):
+    """The consumer: .cls decodes to the class index, shards mix classes, audio and images decode."""
+    import soundfile
+    import webdataset as wds  # dev dependency; a missing one must fail, not skip
+
+    from builder.export.about import class_names
+
+    run_export(built, manifest, tmp_path / "w", "webdataset", shard_size=3)
+    listing = json.loads((tmp_path / "w" / "shards.json").read_text())
+    names = class_names([])
+    assert listing["class_names"] == names[:32] and names.index("Tabla") == 31
+    seen: dict[str, list[str]] = {}
+    for shard in listing["shards"]:
+        dataset = wds.WebDataset(str(tmp_path / "w" / shard["path"]), shardshuffle=False).decode("pil")
+        for sample in dataset:
+            meta = sample["json"]
+            assert isinstance(sample["cls"], int) and names[sample["cls"]] == meta["class"]
+            assert sample["jpg"].size == (96, 96) and sample["full.jpg"].size == (128, 96)
+            audio, rate = soundfile.read(io.BytesIO(sample["wav"]))
+            assert rate == 16000 and audio.shape == (48000, 2)
+            seen.setdefault(shard["path"], []).append(meta["class"])
+        assert len(seen[shard["path"]]) == shard["clips"] and len(set(seen[shard["path"]])) == shard["classes"]
+    train = [c for path, classes in seen.items() if path.startswith("train/") for c in classes]
+    assert sorted(train) == sorted(["Accordion"] * 2 + ["Banjo"] * 3 + ["Piano"] * 3)
+    # every train shard of 3 holds at least two classes; a class-grouped order would give pure shards
+    assert all(len(set(classes)) >= 2 for path, classes in seen.items() if path.startswith("train/")
+               and len(classes) == 3)
 
 
 # --------------------------------------------------------------------------- Hugging Face Parquet
 def test_hf_parquet_loads_and_decodes_with_datasets(built, manifest, tmp_path):
     import datasets  # dev dependency (setup.cfg [dev]); a missing one must fail, not skip
+    import yaml
+
+    from builder.export.about import class_names
+
     run_export(built, manifest, tmp_path / "hf", "hf")
     files = {split: str(tmp_path / "hf" / "data" / f"{split}-*.parquet") for split in ("train", "test")}
     ds = datasets.load_dataset("parquet", data_files=files, cache_dir=str(tmp_path / "cache"))
     assert ds["train"].num_rows == 8 and ds["test"].num_rows == 6
     assert isinstance(ds["test"].features["audio"], datasets.Audio)
     assert isinstance(ds["test"].features["mask"], datasets.Image)
+    label = ds["train"].features["class"]
+    assert isinstance(label, datasets.ClassLabel) and label.num_classes == 32
+    assert label.names == class_names([]) and label.names[:3] == ["Accordion", "Bagpipes", "Banjo"]
+    assert sorted({label.int2str(c) for c in ds["train"]["class"]}) == ["Accordion", "Banjo", "Piano"]
     row = ds["test"][0]
+    assert label.int2str(row["class"]) == manifest.set_index("clip_id").loc[row["clip_id"], "class"]
     samples = row["audio"].get_all_samples()
     wav, rate = soundfile.read(built.root / "audio" / f"{row['clip_id']}.wav", dtype="float32")
     assert samples.sample_rate == rate == 16000
@@ -176,16 +218,24 @@ def test_hf_parquet_loads_and_decodes_with_datasets(built, manifest, tmp_path):
     assert row["image"].size == (96, 96) and row["image_full"].size == (128, 96)
     assert np.array_equal(np.asarray(row["mask"]) > 0, load_masks(built.annotations).mask(row["clip_id"]))
     assert ds["train"][0]["mask"] is None and ds["train"][0]["has_mask"] is False
-    # the README's YAML makes the folder itself loadable
-    assert datasets.load_dataset(str(tmp_path / "hf"), cache_dir=str(tmp_path / "cache2"))["test"].num_rows == 6
+    # the README's YAML makes the folder itself loadable, with the same features
+    folder = datasets.load_dataset(str(tmp_path / "hf"), cache_dir=str(tmp_path / "cache2"))
+    assert folder["test"].num_rows == 6 and folder["test"].features["class"] == label
+    card = (tmp_path / "hf" / "README.md").read_text()
+    header = yaml.safe_load(card.split("---")[1])
+    assert header["license"] == "cc-by-4.0"
+    assert [c["split"] for c in header["configs"][0]["data_files"]] == ["test", "train"]
+    for text in ("| train | 8 | 3 | 0 |", "| test | 6 | 2 | 6 |", "## Zero-shot rule", "never on `test`",
+                 "@inproceedings{jia2020look", "| 31 | Tabla | test |", "## Licence"):
+        assert text in card
 
 
 # --------------------------------------------------------------------------- CLI and bad input
 def test_cli_export_and_clear_errors(built, tmp_path, capsys):
     assert main(["export", "--root", str(built.root), "--format", "webdataset", "--no-progress",
-                 str(tmp_path / "wds")]) == 0
+                 "--out", str(tmp_path / "wds")]) == 0
     assert "14 clips, 6 masks" in capsys.readouterr().out
-    assert main(["export", "--root", str(tmp_path / "nowhere"), "--no-progress", str(tmp_path / "x")]) == 2
+    assert main(["export", "--root", str(tmp_path / "nowhere"), "--no-progress", "--out", str(tmp_path / "x")]) == 2
     assert "manifest not found" in capsys.readouterr().err
 
 

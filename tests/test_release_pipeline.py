@@ -69,8 +69,8 @@ def curate_and_annotate(root: Path, tmp_path: Path) -> None:
 def test_release_verify_export_on_real_stage_output(build, tmp_path, capsys):
     curate_and_annotate(build, tmp_path)
     release = tmp_path / "release"
-    assert main(["release", "--version", "0.1.0", "--root", str(build), "--date", "2026-03-01", "--no-progress",
-                 str(release)]) == 0
+    # no --date: today's, as the stages ran today (a release date before the data was made is refused)
+    assert main(["release", "--version", "0.1.0", "--root", str(build), "--no-progress", "--out", str(release)]) == 0
     stats = json.loads((release / "stats.json").read_text())
     assert stats["totals"]["released"] == 2 and stats["totals"]["masks"] == 1
     assert stats["exclusions"] == {"curation rejected": 1} and stats["curation"]["rejected"] == 1
@@ -79,11 +79,12 @@ def test_release_verify_export_on_real_stage_output(build, tmp_path, capsys):
     assert prov["stages"]["trim"]["params"][0]["policy"] == "first"        # what trim logged
     assert prov["stages"]["frames"]["params"][0]["frames_per_clip"] == 1
     report = tmp_path / "verify.json"
-    assert main(["verify", str(release), str(build), "--no-progress", "--report", str(report)]) == 0
+    assert main(["verify", "--release", str(release), "--root", str(build), "--no-progress", "--report",
+                 str(report)]) == 0
     assert json.loads(report.read_text())["counts"]["identical"] == 2
     # the official layout from the same stage output
     out = tmp_path / "official"
-    assert main(["export", "--root", str(build), "--layout", "llinet", "--no-progress", str(out)]) == 0
+    assert main(["export", "--root", str(build), "--layout", "llinet", "--no-progress", "--out", str(out)]) == 0
     with open(out / "traindata" / "test_image_files.pickle", "rb") as handle:  # our own export's index
         assert handle and pickle.load(handle) == ["test/Tabla/video/Tabla00001.jpg"]
     assert (out / "traindata" / "test" / "Tabla" / "segment" / "Tabla00001.jpg").is_file()
@@ -94,7 +95,8 @@ def test_release_verify_export_on_real_stage_output(build, tmp_path, capsys):
     shutil.copytree(build, shifted)
     assert main(["trim", "--root", str(shifted), "--policy", "center", "--no-progress"]) == 0
     assert main(["frames", "--root", str(shifted), "--no-progress"]) == 0
-    assert main(["verify", str(release), str(shifted), "--no-progress", "--report", str(report)]) == 1
+    assert main(["verify", "--release", str(release), "--root", str(shifted), "--no-progress", "--report",
+                 str(report)]) == 1
     result = json.loads(report.read_text())
     assert result["counts"]["different"] == 2, result["clips"]
     assert all("audio log-mel correlation" in c["reason"] for c in result["clips"])

@@ -1,7 +1,13 @@
-"""llinet-build verify: compare a rebuilt copy with a release, clip by clip.
+"""llinet-build verify: compare a rebuilt copy with a release, clip by clip and file by file.
 
-Exit status 0 when every released clip is identical or content-equivalent,
-1 when any is different or missing (beyond --max-missing), 2 on bad input.
+--root may be a media root, a media-X.Y.Z.tar, or an export (official layout,
+WebDataset, Hugging Face). Besides the content, each file's format is checked
+against the release (sample rate, channels, samples, codec, container; image
+format and size) and a file a decoder complains about counts as corrupt.
+
+Exit status 0 when every released clip is identical or equivalent (same
+format, content within the thresholds), 1 when any is different or missing
+(beyond --max-missing), 2 on bad input or a folder that is none of the above.
 """
 from __future__ import annotations
 
@@ -21,11 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     release = p.add_argument("--release", type=Path, required=True, metavar="DIR",
                              help="release folder (with SHA256SUMS)")
     root = p.add_argument("--root", type=Path, required=True, metavar="PATH",
-                          help="the rebuild: its media root, an official-layout export, or a media-X.Y.Z.tar")
+                          help="the rebuild: its media root, a media-X.Y.Z.tar, or an export of it (official "
+                               "layout, WebDataset, Hugging Face)")
     add_renamed_positional(p, release, "RELEASE", type=Path)
     add_renamed_positional(p, root, "DATA", type=Path)
-    p.add_argument("--report", type=Path, default=Path("verify_report.json"), metavar="JSON",
-                   help="per-clip JSON report")
+    p.add_argument("--report", type=Path, default=None, metavar="JSON",
+                   help="write the per-clip JSON report (every finding) here; none is written without it")
     p.add_argument("--extract-to", type=Path, default=VerifyOptions.extract_to, metavar="DIR",
                    help="where to extract a tarball given as --root (default: a temporary folder, removed "
                         "afterwards)")
@@ -51,17 +58,25 @@ def run(args: argparse.Namespace) -> int:
                             extract_to=args.extract_to, max_missing=args.max_missing,
                             progress=show_progress(args))
     report = verify(options)
-    write_report(report, args.report, args.max_missing)
+    if args.report is not None:
+        write_report(report, args.report, args.max_missing)
     rows = [[name] + [c[s] for s in STATUSES] for name, c in report.per_class().items()]
     counts = report.counts()
     rows.append(["TOTAL"] + [counts[s] for s in STATUSES])
     echo(format_table(["class"] + list(STATUSES), rows))
+    for split, n in report.not_in_layout.items():
+        echo(f"  not checked: {n} {split} clip(s) -- the {report.layout} has no place for split {split}")
+    for note in report.notes:
+        echo(f"  note: {note}")
+    for item in report.export_findings[:args.show]:
+        echo(f"  export    {item['message']}")
     failing = [c for c in report.clips if c["status"] in ("different", "missing")]
     for clip in failing[:args.show]:
         echo(f"  {clip['status']:9} {clip['clip_id']}: {clip['reason']}")
-    if len(failing) > args.show:
-        echo(f"  ... and {len(failing) - args.show} more (see {args.report})")
+    hidden = max(0, len(failing) - args.show) + max(0, len(report.export_findings) - args.show)
+    if hidden:
+        echo(f"  ... and {hidden} more" + (f" (see {args.report})" if args.report else " (--report writes them all)"))
     passed = report.passed(args.max_missing)
-    echo(f"verify ({report.layout}, release {report.version}): {'PASSED' if passed else 'FAILED'}; "
-         f"report {args.report}")
+    where = f"report {args.report}" if args.report is not None else "no report written (--report FILE)"
+    echo(f"verify ({report.layout}, release {report.version}): {'PASSED' if passed else 'FAILED'}; {where}")
     return 0 if passed else 1

@@ -32,7 +32,6 @@ from builder.manifest.media_root import MediaRoot
 from builder.manifest.schema import read_manifest, write_manifest_dir
 
 DEMO_VERSION = "0.1.0"
-DEMO_DATE = "2026-01-01"  # fixed, so the demo release is byte-reproducible
 
 
 @dataclass
@@ -156,8 +155,10 @@ def synthetic_demo(out: Path, options: DemoOptions | None = None, log: Callable[
     _run(build, ["curate", "--root", str(media), "--classes", str(manifests / "classes.csv")] + loudness,
          "curate")
     release = out / "release"
-    _run(build, ["release", "--version", DEMO_VERSION, "--root", str(media), "--date", DEMO_DATE,
-                 "--name", "llinet-synthetic-demo", "--out", str(release)] + quiet, "release")
+    # No --date: the release is dated the day it is made (the fetch records are today's too).
+    _run(build, ["release", "--version", DEMO_VERSION, "--root", str(media),
+                 "--name", "llinet-synthetic-demo", "--creator", "llinet demo (synthetic data)",
+                 "--publisher", "llinet demo (synthetic data)", "--out", str(release)] + quiet, "release")
     _run(build, ["verify", "--release", str(release), "--root", str(media),
                  "--report", str(out / "verify_report.json")] + quiet, "verify")
     log(f"({time.perf_counter() - t:.1f} s)")

@@ -11,6 +11,13 @@ looks for them: ``audio`` is an ``Audio`` feature and ``image`` / ``image_full``
 / ``mask`` are ``Image`` features, each stored as a struct of the file's
 bytes and its name (``{"bytes", "path"}``) -- the WAV/JPEG bytes are the built
 files, byte for byte. ``mask`` (PNG, 0/255) is null for clips without one.
+``class`` is a ``ClassLabel``: an int64 column whose names are
+:func:`builder.export.about.class_names` (the 32 classes in class-list order,
+then any other class), so ``features["class"].int2str`` gives the name and the
+number is the WebDataset export's ``.cls``.
+
+The card (``README.md``) carries the licence, the citation, the splits with
+their counts and the zero-shot rule.
 Written with pyarrow only; ``datasets`` is needed to read, not to write.
 """
 from __future__ import annotations
@@ -21,35 +28,58 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from builder.export.about import (
+    AUDIOSET_CITATION,
+    CITATION,
+    MEDIA_RIGHTS,
+    METADATA_LICENSE_ID,
+    ZERO_SHOT_RULE,
+    class_names,
+)
 from builder.export.samples import ExportReport, Sample, file_bytes, iter_progress, mask_png, shards_by_split
 from builder.io.atomic import atomic_open, atomic_write_text
+from builder.manifest.membership import sha256_file
 
 ROWS_PER_GROUP = 64
 MEDIA = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
-TEXT_COLUMNS = ("clip_id", "ytid", "class", "mid", "split", "source", "labels", "curation")
+TEXT_COLUMNS = ("clip_id", "ytid", "mid", "split", "source", "labels", "curation")
 FLOAT_COLUMNS = ("start", "end", "window_offset", "window_seconds", "frame_time")
 SCHEMA = pa.schema(
-    [(name, pa.string()) for name in TEXT_COLUMNS]
+    [(name, pa.string()) for name in TEXT_COLUMNS[:2]] + [("class", pa.int64())]
+    + [(name, pa.string()) for name in TEXT_COLUMNS[2:]]
     + [(name, pa.float64()) for name in FLOAT_COLUMNS]
     + [("has_mask", pa.bool_()), ("audio", MEDIA), ("image", MEDIA), ("image_full", MEDIA), ("mask", MEDIA)])
-FEATURES = {
-    **{name: {"dtype": "string", "_type": "Value"} for name in TEXT_COLUMNS},
-    **{name: {"dtype": "float64", "_type": "Value"} for name in FLOAT_COLUMNS},
-    "has_mask": {"dtype": "bool", "_type": "Value"},
-    "audio": {"_type": "Audio"},
-    "image": {"_type": "Image"},
-    "image_full": {"_type": "Image"},
-    "mask": {"_type": "Image"},
-}
+CARD_TITLE = "INSTRUMENT-32CLASS rebuild (llinet export)"
 
 
-def _schema() -> pa.Schema:
-    return SCHEMA.with_metadata({"huggingface": json.dumps({"info": {"features": FEATURES}}, sort_keys=True)})
+def features(names: list[str]) -> dict[str, dict]:
+    """The ``datasets`` feature types, in column order."""
+    out: dict[str, dict] = {}
+    for field in SCHEMA:
+        if field.name == "class":
+            out["class"] = {"names": names, "_type": "ClassLabel"}
+        elif field.name in FLOAT_COLUMNS:
+            out[field.name] = {"dtype": "float64", "_type": "Value"}
+        elif field.name == "has_mask":
+            out["has_mask"] = {"dtype": "bool", "_type": "Value"}
+        elif field.name == "audio":
+            out["audio"] = {"_type": "Audio"}
+        elif field.type == MEDIA:
+            out[field.name] = {"_type": "Image"}
+        else:
+            out[field.name] = {"dtype": "string", "_type": "Value"}
+    return out
 
 
-def sample_row(sample: Sample) -> dict:
+def _schema(names: list[str]) -> pa.Schema:
+    return SCHEMA.with_metadata({"huggingface": json.dumps({"info": {"features": features(names)}},
+                                                           sort_keys=True)})
+
+
+def sample_row(sample: Sample, class_index: dict[str, int]) -> dict:
     meta = sample.metadata()
     row: dict[str, object] = {name: (None if meta.get(name) is None else str(meta[name])) for name in TEXT_COLUMNS}
+    row["class"] = class_index[sample.class_name]
     row.update({name: meta.get(name) for name in FLOAT_COLUMNS})
     row["has_mask"] = sample.has_mask
     row["audio"] = {"bytes": file_bytes(sample.audio), "path": f"{sample.clip_id}.wav"}
@@ -62,7 +92,9 @@ def sample_row(sample: Sample) -> dict:
 
 
 def write_hf(samples: list[Sample], out: Path, report: ExportReport, shard_size: int, progress: bool = True) -> None:
-    schema = _schema()
+    names = class_names(s.class_name for s in samples)
+    class_index = {name: i for i, name in enumerate(names)}
+    schema = _schema(names)
     configs = []
     for split, shards in shards_by_split(samples, shard_size).items():
         for number, shard in enumerate(iter_progress(shards, f"hf {split}", progress)):
@@ -70,16 +102,47 @@ def write_hf(samples: list[Sample], out: Path, report: ExportReport, shard_size:
             with atomic_open(out / rel, "wb") as handle:
                 writer = pq.ParquetWriter(handle, schema, compression="zstd")
                 for start in range(0, len(shard), ROWS_PER_GROUP):
-                    rows = [sample_row(s) for s in shard[start:start + ROWS_PER_GROUP]]
+                    rows = [sample_row(s, class_index) for s in shard[start:start + ROWS_PER_GROUP]]
                     writer.write_table(pa.Table.from_pylist(rows, schema=schema))
                 writer.close()
             report.masks += sum(s.has_mask for s in shard)
             report.files.append(rel)
+            report.checksums[rel] = {"sha256": sha256_file(out / rel), "bytes": (out / rel).stat().st_size}
         configs.append(f"  - split: {split}\n    path: data/{split}-*.parquet")
-    card = ("---\nconfigs:\n- config_name: default\n  data_files:\n" + "\n".join(configs) + "\n---\n\n"
-            "# INSTRUMENT-32CLASS rebuild (llinet export)\n\n"
-            "Columns: clip ids and AudioSet times, class, split, the 3 s audio window (`audio`), the "
-            "centre-square frame (`image`), the full frame (`image_full`) and, for annotated test clips, "
-            "the binary mask on the square frame (`mask`, PNG 0/255).\n")
-    atomic_write_text(out / "README.md", card)
+    atomic_write_text(out / "README.md", dataset_card(samples, names, configs))
     report.files.append("README.md")
+
+
+def dataset_card(samples: list[Sample], names: list[str], configs: list[str]) -> str:
+    """The Hugging Face dataset card: YAML header (licence, splits' files) and what a user must know."""
+    splits: dict[str, list[Sample]] = {}
+    for sample in samples:
+        splits.setdefault(sample.split, []).append(sample)
+    header = ["---", f"license: {METADATA_LICENSE_ID}", f"pretty_name: \"{CARD_TITLE}\"",
+              "task_categories:", "- zero-shot-image-classification", "- audio-classification",
+              "- image-segmentation", "tags:", "- audio-visual", "- zero-shot", "- audioset", "- musical-instruments",
+              "configs:", "- config_name: default", "  data_files:", *configs, "---"]
+    split_rows = [f"| {split} | {len(group)} | {len({s.class_name for s in group})} | "
+                  f"{sum(s.has_mask for s in group)} |" for split, group in sorted(splits.items())]
+    present: dict[str, set[str]] = {}
+    for sample in samples:
+        present.setdefault(sample.class_name, set()).add(sample.split)
+    class_rows = [f"| {i} | {name} | {', '.join(sorted(present.get(name, ()))) or '(none in this build)'} |"
+                  for i, name in enumerate(names)]
+    body = [
+        f"# {CARD_TITLE}", "",
+        "Audio-visual zero-shot learning data rebuilt from AudioSet: per clip a 3 s audio window (`audio`), "
+        "the centre-square video frame (`image`), the full frame (`image_full`) and, for annotated "
+        "unseen-class clips, the binary mask of the sounding instrument on the square frame (`mask`, PNG "
+        "0/255). `class` is a `ClassLabel`; the other columns give the YouTube id, the AudioSet segment "
+        "times and the window offset.", "",
+        "## Splits", "", "| split | clips | classes | masks |", "|---|---:|---:|---:|", *split_rows, "",
+        "## Zero-shot rule", "", ZERO_SHOT_RULE, "",
+        "## Classes", "", "`class` index, name and the splits it occurs in here:", "",
+        "| index | class | splits |", "|---:|---|---|", *class_rows, "",
+        "## Loading", "", "```python", "import datasets", "ds = datasets.load_dataset(\"path/to/this/folder\")",
+        "row = ds[\"train\"][0]", "print(ds[\"train\"].features[\"class\"].int2str(row[\"class\"]), "
+        "row[\"image\"].size)", "```", "",
+        "## Licence", "", MEDIA_RIGHTS, "",
+        "## Citation", "", "```bibtex", CITATION, "", AUDIOSET_CITATION, "```", ""]
+    return "\n".join(header + [""] + body)

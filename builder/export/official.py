@@ -32,10 +32,12 @@ Only the ``train`` and ``test`` splits have a place in this layout; clips of
 other splits (``val_seen``, ``val_unseen``, ``test_seen``) are counted in the
 report and left out. File stems are ``<Class><5-digit index>`` numbered from
 1 per class in clip order (rank, then clip id); ``export_index.csv`` maps each
-stem back to its clip id.
+stem back to its clip id. Every file's SHA-256 and size go into the export
+report (``checksums``), which ``verify`` checks the folder against.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 from pathlib import Path
@@ -45,6 +47,7 @@ import pandas as pd
 from builder.errors import InputError
 from builder.export.samples import ExportReport, Sample, file_bytes, iter_progress, mask_jpeg
 from builder.io.atomic import atomic_open, atomic_write_bytes
+from builder.manifest.membership import sha256_file
 
 DATA_DIR = "traindata"
 INDEX_FILE = "export_index.csv"
@@ -136,7 +139,9 @@ def write_llinet(samples: list[Sample], out: Path, report: ExportReport, progres
 
 def _put(dest: Path, src: Path, report: ExportReport, out: Path) -> None:
     """Copy ``src`` to ``dest`` atomically unless ``dest`` already holds the same bytes."""
-    report.files.append(dest.relative_to(out).as_posix())
+    rel = dest.relative_to(out).as_posix()
+    report.files.append(rel)
+    report.checksums[rel] = {"sha256": sha256_file(src), "bytes": src.stat().st_size}
     if dest.is_file() and dest.stat().st_size == src.stat().st_size and file_bytes(dest) == file_bytes(src):
         return
     with open(src, "rb") as reader, atomic_open(dest, "wb") as writer:
@@ -145,7 +150,9 @@ def _put(dest: Path, src: Path, report: ExportReport, out: Path) -> None:
 
 
 def _put_bytes(dest: Path, data: bytes, report: ExportReport, out: Path) -> None:
-    report.files.append(dest.relative_to(out).as_posix())
+    rel = dest.relative_to(out).as_posix()
+    report.files.append(rel)
+    report.checksums[rel] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     if dest.is_file() and dest.stat().st_size == len(data) and file_bytes(dest) == data:
         return
     atomic_write_bytes(dest, data)

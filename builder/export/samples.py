@@ -78,11 +78,13 @@ class ExportReport:
     files: list[str] = field(default_factory=list)                    # relative to out, sorted
     notes: list[str] = field(default_factory=list)
     masks: int = 0
+    # Data files (shards, Parquet) -> {"sha256", "bytes"}: what `verify` checks an export's files against.
+    checksums: dict[str, dict[str, object]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": self.format, "counts": self.counts, "excluded": self.excluded,
                 "skipped_splits": self.skipped_splits, "masks": self.masks, "notes": self.notes,
-                "files": len(self.files)}
+                "files": len(self.files), "checksums": dict(sorted(self.checksums.items()))}
 
 
 def prepare_samples(manifest: pd.DataFrame, root: Path, annotations: Path | None,

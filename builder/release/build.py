@@ -4,20 +4,26 @@
 or be empty; it is assembled in a sibling temp folder and renamed into place,
 so a failed run leaves nothing half-written):
 
-* ``clips.csv`` -- the ID manifest, AudioSet-style (``YTID, start_seconds,
-  end_seconds, positive_labels`` first), one row per clip considered (selected
-  at any point or tried by fetch): window offset, frame time, class, split,
-  released or why not, curation decision, availability at build time with the
-  time it was checked, and the built files' names and SHA-256;
-* ``annotations.json`` -- the COCO masks, byte for byte as given (when given);
+* ``clips.csv`` -- the ID manifest (:mod:`builder.release.id_manifest`): every
+  clip considered, released or why not, with its files' hashes and formats;
+* ``annotations.json`` -- the COCO masks, byte for byte as given (when given),
+  and ``masks.csv``, the same masks one row per image (:mod:`builder.release.tables`);
 * ``fingerprints.npz`` -- content fingerprints for ``verify``
   (:mod:`builder.release.fingerprint`);
 * ``stats.json`` and ``class_distribution.png`` (:mod:`builder.release.stats`);
 * ``provenance.json`` (:mod:`builder.release.provenance`);
 * ``media-<version>.tar`` with ``--pack-media``: the built audio and frames
   under their media-root paths, deterministic tar (verify reads it directly);
+* ``DATASET.md`` (this release's datasheet) and ``README.md`` (how to load it)
+  (:mod:`builder.release.documents`);
 * ``croissant.json`` (:mod:`builder.release.croissant`), then ``SHA256SUMS`` over every
   other file (``sha256sum -c`` format, sorted).
+
+Dates: ``datePublished`` is the release date (``--date``; default
+``SOURCE_DATE_EPOCH``'s day, else today, UTC -- never earlier than the last
+stage record, since a release cannot be published before its data was made);
+``dateCreated`` / ``dateModified`` are the first / last day the stages
+recorded, unless given (:mod:`builder.release.metadata`).
 
 Determinism: rows and members sorted, fixed timestamps (the release date), no
 machine paths; the same inputs, date and tool versions give the same bytes.
@@ -25,6 +31,7 @@ machine paths; the same inputs, date and tool versions give the same bytes.
 from __future__ import annotations
 
 import calendar
+import logging
 import os
 import re
 import shutil
@@ -34,28 +41,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from builder.errors import InputError
-from builder.export.samples import prepare_samples
-from builder.io.atomic import atomic_open, atomic_write_json, atomic_write_text
-from builder.io.status_log import StatusLog
+from builder.io.atomic import atomic_write_json, atomic_write_text
 from builder.io.tarball import write_tar
-from builder.manifest.media_root import ANNOTATIONS, MediaRoot
-from builder.manifest.membership import clip_order, curation_decision, media_file, sha256_file, truthy
-from builder.release.fingerprint import FingerprintError, audio_fingerprint, frame_fingerprint, save_fingerprints
+from builder.manifest.media_root import ANNOTATIONS, AUDIO_DIR, FRAMES_DIR, FRAMES_FULL_DIR
+from builder.manifest.membership import media_file, sha256_file
+from builder.release.fingerprint import save_fingerprints
+from builder.release.id_manifest import id_manifest, numeric_ids, read_id_manifest, write_id_manifest
+from builder.release.metadata import Agent, recorded_days, unset_agent
+
+log = logging.getLogger(__name__)
 
 VERSION_RE = re.compile(r"\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?")
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 ID_MANIFEST = "clips.csv"
 FINGERPRINTS = "fingerprints.npz"
 CHECKSUMS = "SHA256SUMS"
-AVAILABILITY = {"ok": "available", "unavailable": "unavailable", "failed": "failed", "": "not_checked"}
-ID_COLUMNS = ("YTID", "start_seconds", "end_seconds", "positive_labels", "clip_id", "class", "mid", "split",
-              "window_offset", "window_seconds", "frame_time", "released", "exclusion", "curation",
-              "curation_reason", "availability", "checked_at", "has_mask", "audio_seconds", "audio_file",
-              "audio_sha256", "frame_file", "frame_sha256", "frame_full_file", "frame_full_sha256")
+__all__ = ["CHECKSUMS", "FINGERPRINTS", "ID_MANIFEST", "ReleaseOptions", "ReleaseSummary", "build_release",
+           "read_id_manifest"]
 
 
 @dataclass(frozen=True)
@@ -71,14 +76,23 @@ class ReleaseOptions:
     name: str = "INSTRUMENT-32CLASS (llinet rebuild)"
     url: str = "https://LLINet.github.io"
     license_url: str = "https://creativecommons.org/licenses/by/4.0/"
+    sd_license: str | None = None               # licence of croissant.json itself; default: license_url
+    in_language: tuple[str, ...] = ("en",)      # language of the labels and texts (BCP 47)
+    creator: tuple[Agent, ...] = ()             # nobody is invented: unset is written as UNSET
+    publisher: tuple[Agent, ...] = ()
+    date_created: str | None = None             # default: the first day a stage recorded
+    date_modified: str | None = None            # default: the last day a stage recorded
+    description: str | None = None              # default: generated from the counts
     progress: bool = True
 
     def __post_init__(self) -> None:
         if not VERSION_RE.fullmatch(self.version):
             raise InputError(f"version must look like X.Y.Z (semantic versioning), got {self.version!r}",
                              field="version")
-        if self.date is not None and not _valid_date(self.date):
-            raise InputError(f"date must be YYYY-MM-DD, got {self.date!r}", field="date")
+        for name in ("date", "date_created", "date_modified"):
+            value = getattr(self, name)
+            if value is not None and not _valid_date(value):
+                raise InputError(f"{name.replace('_', ' ')} must be YYYY-MM-DD, got {value!r}", field=name)
 
 
 @dataclass
@@ -86,6 +100,7 @@ class ReleaseSummary:
     out: Path
     files: list[str] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
+    unset: list[str] = field(default_factory=list)         # Croissant properties written as UNSET
 
 
 def _valid_date(text: str) -> bool:
@@ -98,111 +113,44 @@ def _valid_date(text: str) -> bool:
     return True
 
 
-def release_date(option: str | None) -> str:
+def release_date(option: str | None, last_recorded: str | None = None) -> str:
+    """The release date: the option, else SOURCE_DATE_EPOCH's day or today -- not before ``last_recorded``."""
     if option:
+        if last_recorded and option < last_recorded:
+            raise InputError(f"release date {option} is before the build's last recorded stage run "
+                             f"({last_recorded}); a release cannot be published before its data was made",
+                             field="date")
         return option
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
     seconds = int(epoch) if epoch.isdigit() else time.time()
-    return time.strftime("%Y-%m-%d", time.gmtime(seconds))
+    day = time.strftime("%Y-%m-%d", time.gmtime(seconds))
+    return max(day, last_recorded) if last_recorded else day
 
 
-def _last_attempts(root: Path) -> dict[str, str]:
-    log = StatusLog(MediaRoot(root).status_log("fetch"))
-    return {cid: str(rec.get("time", "")) for cid, rec in log.latest().items()}
-
-
-def _text(row: dict, key: str) -> str:
-    value = row.get(key, "")
-    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
-
-
-def _float(row: dict, key: str) -> float:
-    try:
-        return float(row.get(key, "nan"))
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def id_manifest(manifest: pd.DataFrame, root: Path, annotations: Path | None, source: str,
-                progress: bool = True) -> tuple[pd.DataFrame, list[str], list, list]:
-    """The ID manifest plus (clip ids, audio prints, frame prints) of the released clips."""
-    import sys
-
-    from tqdm import tqdm
-
-    samples, selection = prepare_samples(manifest, root, annotations, source)
-    by_id = {s.clip_id: s for s in samples}
-    considered = pd.Series(False, index=manifest.index)
-    for column in ("selected", "selected_before_fetch", "selected_before_curate"):
-        if column in manifest.columns:
-            considered |= manifest[column].map(truthy).astype(bool)
-    if "fetch_status" in manifest.columns:
-        considered |= manifest["fetch_status"].fillna("").astype(str) != ""
-    rows = clip_order(manifest.loc[considered].assign(_reason=selection.reasons[considered]))
-    attempts = _last_attempts(root)
-    lines = {cid: n + 2 for n, cid in enumerate(manifest["clip_id"].tolist())}  # CSV line (header = 1)
-    records, ids, audio_prints, frame_prints = [], [], [], []
-    for row in tqdm(rows.to_dict("records"), desc="release", unit="clip", disable=not progress,
-                    dynamic_ncols=True, file=sys.stderr):
-        clip_id = str(row["clip_id"])
-        sample = by_id.get(clip_id)
-        fetch = _text(row, "fetch_status")
-        record = {"YTID": row["ytid"], "start_seconds": row["start"], "end_seconds": row["end"],
-                  "positive_labels": _text(row, "labels"), "clip_id": clip_id, "class": row["class"],
-                  "mid": _text(row, "mid"), "split": row["split"], "window_offset": _float(row, "window_offset"),
-                  "window_seconds": _float(row, "window_seconds"), "frame_time": _float(row, "frame_time"),
-                  "released": int(sample is not None), "exclusion": "" if sample else _text(row, "_reason"),
-                  "curation": curation_decision(row.get("curation", ""), lines[clip_id], source),
-                  "curation_reason": _text(row, "curation_reason"),
-                  "availability": AVAILABILITY.get(fetch, fetch), "checked_at": attempts.get(clip_id, ""),
-                  "has_mask": int(bool(sample and sample.has_mask)), "audio_seconds": float("nan")}
-        for key in ("audio_file", "audio_sha256", "frame_file", "frame_sha256", "frame_full_file",
-                    "frame_full_sha256"):
-            record[key] = ""
-        if sample is not None:
-            try:
-                audio = audio_fingerprint(sample.audio)
-                frame = frame_fingerprint(sample.frame)
-            except FingerprintError as exc:
-                raise InputError(f"clip {clip_id}: {exc}", file=sample.audio) from None
-            record.update(audio_seconds=round(audio.seconds, 6), audio_file=str(row["audio_path"]),
-                          audio_sha256=sha256_file(sample.audio), frame_file=str(row["frame_path"]),
-                          frame_sha256=sha256_file(sample.frame))
-            if sample.frame_full is not None:
-                record.update(frame_full_file=str(row["frame_full_path"]),
-                              frame_full_sha256=sha256_file(sample.frame_full))
-            ids.append(clip_id)
-            audio_prints.append(audio)
-            frame_prints.append(frame)
-        records.append(record)
-    return pd.DataFrame(records, columns=list(ID_COLUMNS)), ids, audio_prints, frame_prints
-
-
-def write_id_manifest(ids: pd.DataFrame, path: Path) -> None:
-    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
-        ids.to_csv(handle, index=False, lineterminator="\n")  # shortest exact float repr
-
-
-def read_id_manifest(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise InputError("release has no ID manifest", file=path)
-    df = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    missing = [c for c in ("clip_id", "class", "split", "released") if c not in df.columns]
-    if missing:
-        raise InputError(f"ID manifest lacks column(s) {missing}", file=path, line=1)
-    return df
+def dates(options: ReleaseOptions, root: Path) -> tuple[str, str, str]:
+    """(dateCreated, dateModified, datePublished), checked to be in that order."""
+    first, last = recorded_days(root)
+    published = release_date(options.date, options.date_modified or last)
+    created = options.date_created or first or published
+    modified = options.date_modified or last or published
+    if not created <= modified <= published:
+        raise InputError(f"dates out of order: created {created}, modified {modified}, published {published}",
+                         field="date_created")
+    return created, modified, published
 
 
 def build_release(manifest: pd.DataFrame, options: ReleaseOptions) -> ReleaseSummary:
     from builder.release.croissant import croissant
+    from builder.release.documents import write_documents
     from builder.release.provenance import provenance
     from builder.release.stats import compute_stats, write_figure
+    from builder.release.tables import MASKS_TABLE, write_masks_table
 
     root, out = Path(options.root), Path(options.out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError("release folder exists and is not empty; releases are immutable, choose a new folder",
                          file=out)
-    date = release_date(options.date)
+    created, modified, date = dates(options, root)
     source = str(options.manifest_path or "<manifest>")
     ids, clip_ids, audio_prints, frame_prints = id_manifest(manifest, root, options.annotations, source,
                                                             options.progress)
@@ -215,27 +163,26 @@ def build_release(manifest: pd.DataFrame, options: ReleaseOptions) -> ReleaseSum
         save_fingerprints(stage / FINGERPRINTS, clip_ids, audio_prints, frame_prints)
         if options.annotations is not None:
             shutil.copyfile(options.annotations, stage / ANNOTATIONS)   # the media root's name for the masks
-        stats = compute_stats(_numeric(ids), options.version, date)
+            write_masks_table(options.annotations, stage / MASKS_TABLE)
+        stats = compute_stats(numeric_ids(ids), options.version, date)
         atomic_write_json(stage / "stats.json", stats)
         write_figure(stats, stage / "class_distribution.png")
-        media_tar = None
+        media_tar, media = None, ()
         if options.pack_media:
             media_tar = f"media-{options.version}.tar"
             write_tar(stage / media_tar, _media_members(ids, root), mtime=_epoch(date))
+            media = media_sets(ids)
+        skipped = ("root", "out", "annotations", "manifests_dir", "manifest_path", "progress")
         release_options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()
-                           if k not in ("root", "out", "annotations", "manifests_dir", "manifest_path", "progress")}
+                           if k not in skipped}
         atomic_write_json(stage / "provenance.json", provenance(
             root=root, manifests_dir=options.manifests_dir,
             inputs={"manifest": options.manifest_path, "annotations": options.annotations},
             release_options={**release_options, "date": date}))
+        info, unset = dataset_info(options, stats, created, modified, date)
+        write_documents(stage, info, stats, media_tar=media_tar, pack_media=options.pack_media)
         files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
-        description = (f"Rebuild of INSTRUMENT-32CLASS (Jia et al., ACM MM 2020) from AudioSet: "
-                       f"{stats['totals']['released']} clips of {stats['totals']['classes']} instrument classes "
-                       "with 3 s audio windows, video frames and test-frame masks. Media are not distributed "
-                       "unless packed; the ID manifest and fingerprints let anyone rebuild and verify.")
-        atomic_write_json(stage / "croissant.json", croissant(
-            stage, files, name=options.name, version=options.version, date=date, url=options.url,
-            license_url=options.license_url, description=description, media_tar=media_tar))
+        atomic_write_json(stage / "croissant.json", croissant(stage, files, info, media_tar=media_tar, media=media))
         files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
         atomic_write_text(stage / CHECKSUMS, "".join(f"{sha256_file(stage / f)}  {f}\n" for f in files))
         if out.exists():
@@ -244,21 +191,58 @@ def build_release(manifest: pd.DataFrame, options: ReleaseOptions) -> ReleaseSum
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    return ReleaseSummary(out, files + [CHECKSUMS], stats)
+    for prop in unset:
+        log.warning(f"croissant.json: no {prop} given, written as UNSET; name one with release --{prop} "
+                    "or in a --config file")
+    return ReleaseSummary(out, files + [CHECKSUMS], stats, unset)
 
 
-def _numeric(ids: pd.DataFrame) -> pd.DataFrame:
-    out = ids.copy()
-    for column in ("start_seconds", "end_seconds", "window_offset", "window_seconds", "frame_time",
-                   "audio_seconds", "released", "has_mask"):
-        out[column] = pd.to_numeric(out[column], errors="coerce")
-    for column in ("curation", "curation_reason", "exclusion", "availability", "checked_at", "class", "split"):
-        out[column] = out[column].fillna("").astype(str)
-    return out
+def dataset_info(options: ReleaseOptions, stats: dict[str, Any], created: str, modified: str, published: str):
+    """The Croissant dataset properties of this release, and which of them nobody set."""
+    from builder.release.croissant import DatasetInfo
+
+    description = options.description or (
+        f"Rebuild of INSTRUMENT-32CLASS (Jia et al., ACM MM 2020) from AudioSet: {stats['totals']['released']} "
+        f"clips of {stats['totals']['classes']} instrument classes with 3 s audio windows, video frames and "
+        "unseen-class frame masks. Media are not distributed unless packed; the ID manifest and fingerprints "
+        "let anyone rebuild and verify.")
+    unset = [role for role in ("creator", "publisher") if not getattr(options, role)]
+    info = DatasetInfo(
+        name=options.name, description=description, version=options.version, url=options.url,
+        license=options.license_url, sd_license=options.sd_license or options.license_url,
+        in_language=options.in_language,
+        creator=[a.jsonld() for a in options.creator] or [unset_agent("creator")],
+        publisher=[a.jsonld() for a in options.publisher] or [unset_agent("publisher")],
+        date_created=created, date_modified=modified, date_published=published)
+    return info, unset
 
 
 def _epoch(date: str) -> int:
     return calendar.timegm(time.strptime(date, "%Y-%m-%d"))
+
+
+# record set (named after the media-root folder), ID manifest column, MIME type, Croissant data type, description
+MEDIA_KINDS = (
+    (AUDIO_DIR, "audio_file", "audio/wav", "sc:AudioObject", "3 s audio windows as built (WAV)."),
+    (FRAMES_DIR, "frame_file", "image/jpeg", "sc:ImageObject", "Centre-square frames as built (JPEG)."),
+    (FRAMES_FULL_DIR, "frame_full_file", "image/jpeg", "sc:ImageObject", "Full frames as built (JPEG)."),
+)
+
+
+def media_sets(ids: pd.DataFrame):
+    """The packed media's FileSets: glob patterns from the released files' own folders and suffixes."""
+    from builder.release.croissant import MediaSet
+
+    released = ids[ids["released"] == 1]
+    out = []
+    for record_set, column, mime, data_type, text in MEDIA_KINDS:
+        paths = [(Path(str(p)), str(c)) for p, c in zip(released[column], released["clip_id"], strict=True) if p]
+        if not paths:
+            continue
+        patterns = tuple(sorted({(p.parent / f"*{p.suffix}").as_posix() for p, _ in paths}))
+        out.append(MediaSet(record_set, column, patterns, mime, data_type,
+                            named_by_clip=all(p.stem == c for p, c in paths), description=text))
+    return tuple(out)
 
 
 def _media_members(ids: pd.DataFrame, root: Path) -> list[tuple[str, Path]]:

@@ -67,16 +67,22 @@ class AudioPrint:
     seconds: float
 
 
-def audio_fingerprint(path: str | os.PathLike) -> AudioPrint:
+def _name(source: str | os.PathLike | bytes) -> str:
+    return "(bytes)" if isinstance(source, (bytes, bytearray)) else Path(source).name
+
+
+def audio_fingerprint(source: str | os.PathLike | bytes) -> AudioPrint:
+    """The fingerprint of an audio file, given as a path or as its bytes (a tar member, a Parquet cell)."""
     import librosa
     import soundfile
 
+    readable = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else str(source)
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        data, rate = soundfile.read(readable, dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError, ValueError) as exc:
-        raise FingerprintError(f"cannot decode audio {Path(path).name}: {exc}") from None
+        raise FingerprintError(f"cannot decode audio {_name(source)}: {exc}") from None
     if data.shape[0] == 0:
-        raise FingerprintError(f"audio {Path(path).name} has no samples")
+        raise FingerprintError(f"audio {_name(source)} has no samples")
     mono = data.mean(axis=1)
     if rate != FINGERPRINT_RATE:
         mono = librosa.resample(mono, orig_sr=rate, target_sr=FINGERPRINT_RATE, res_type="soxr_hq")
@@ -88,12 +94,13 @@ def audio_fingerprint(path: str | os.PathLike) -> AudioPrint:
     return AudioPrint(pooled.astype(np.float32), data.shape[0] / float(rate))
 
 
-def frame_fingerprint(path: str | os.PathLike, crop_square: bool = False) -> np.ndarray:
+def frame_fingerprint(source: str | os.PathLike | bytes, crop_square: bool = False) -> np.ndarray:
     """[32, 32] uint8 grey; ``crop_square`` first takes the centred square (of a full frame)."""
     from PIL import Image
 
+    readable = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
     try:
-        with Image.open(path) as image:
+        with Image.open(readable) as image:
             grey = image.convert("L")
             if crop_square:
                 width, height = grey.size
@@ -103,7 +110,7 @@ def frame_fingerprint(path: str | os.PathLike, crop_square: bool = False) -> np.
             small = grey.resize((FRAME_SIDE, FRAME_SIDE), resample=Image.Resampling.BOX)
             return np.asarray(small, dtype=np.uint8).copy()
     except OSError as exc:
-        raise FingerprintError(f"cannot decode image {Path(path).name}: {exc}") from None
+        raise FingerprintError(f"cannot decode image {_name(source)}: {exc}") from None
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,25 +1,32 @@
-"""`verify`: check a rebuilt copy of the data against a release, clip by clip.
+"""`verify`: check a rebuilt copy of the data against a release, clip by clip, file by file.
 
 Each released clip is one of:
 
-* ``missing``    -- its audio or frame file is not in the rebuild;
-* ``identical``  -- both files have the release's SHA-256;
-* ``equivalent`` -- the bytes differ but the decoded content agrees within
-  the thresholds of :mod:`builder.release.fingerprint` (a re-encode, another
-  YouTube format, another encoder);
-* ``different``  -- a file cannot be decoded, or the content disagrees (a
-  window from another time offset, another video, a truncated file).
+* ``missing``    -- one of its files is not in the rebuild;
+* ``identical``  -- every file has the release's SHA-256;
+* ``equivalent`` -- bytes differ, but each file has the release's format
+  (container, codec, sample rate, channels, samples; image format, size,
+  colours), decodes without complaint, and its content agrees within the
+  thresholds of :mod:`builder.release.fingerprint` (another encoder, another
+  YouTube encode of the same video);
+* ``different``  -- any finding: another format (resampled, down-mixed,
+  re-encoded into another container), a decoder complaint (a WAV header that
+  contradicts its data, a damaged JPEG body), content that disagrees (another
+  time offset, another video), a mask or label that differs.
 
-The rebuild (``DATA``) may be: a media root as written by ``trim`` /
-``frames`` (its ``manifest.csv`` paths are used when present, else the
-release's file names), an official-layout export (``export_index.csv``), or a
-media tarball from ``release --pack-media`` (extracted with the safe ``"data"``
-filter). Before anything else the release's own files are checked against its
-``SHA256SUMS``.
+What is checked (:mod:`builder.release.verify_exports`): a media root (an
+extracted ``media-X.Y.Z.tar`` included; the tarball itself is extracted with
+the safe ``"data"`` filter), an official-layout export, a WebDataset export
+or a Hugging Face export -- exports also file by file against the checksums
+they recorded. Anything else is refused. Splits a layout cannot hold are
+reported as such, not as missing. Before anything else the release's own
+files are checked against its ``SHA256SUMS``.
 """
 from __future__ import annotations
 
 import contextlib
+import json
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -27,25 +34,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import numpy as np
 
 from builder.errors import InputError
 from builder.io.atomic import atomic_write_json
 from builder.io.tarball import safe_extract
-from builder.manifest.media_root import MediaRoot
-from builder.manifest.membership import media_file, sha256_file
+from builder.manifest.media_root import ANNOTATIONS
+from builder.manifest.membership import sha256_file
 from builder.release.build import CHECKSUMS, FINGERPRINTS, ID_MANIFEST, read_id_manifest
-from builder.release.fingerprint import (
-    THRESHOLDS,
-    FingerprintError,
-    audio_fingerprint,
-    audio_similarity,
-    frame_fingerprint,
-    frame_similarity,
-    load_fingerprints,
-)
+from builder.release.fingerprint import THRESHOLDS, load_fingerprints
+from builder.release.id_manifest import AUDIO_FORMAT_COLUMNS
+from builder.release.verify_exports import Item, open_layout
+from builder.release.verify_format import check_labels, check_mask, check_media, finding
 
 STATUSES = ("identical", "equivalent", "different", "missing")
+MEDIA_ROLES = ("audio", "frame", "frame_full")
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,9 @@ class VerifyReport:
     layout: str
     thresholds: dict[str, float]
     clips: list[dict[str, Any]] = field(default_factory=list)
+    not_in_layout: dict[str, int] = field(default_factory=dict)     # split -> released clips it cannot hold
+    export_findings: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         found = Counter(c["status"] for c in self.clips)
@@ -84,15 +90,22 @@ class VerifyReport:
             out.setdefault(clip["class"], Counter())[clip["status"]] += 1
         return {k: {s: int(v.get(s, 0)) for s in STATUSES} for k, v in sorted(out.items())}
 
+    def findings(self) -> list[dict[str, Any]]:
+        """Every finding, the export's own first, each with its clip id."""
+        return list(self.export_findings) + [{"clip_id": c["clip_id"], **f} for c in self.clips
+                                             for f in c.get("findings", [])]
+
     def passed(self, max_missing: float = 0.0) -> bool:
         counts = self.counts()
         allowed = max_missing * len(self.clips)
-        return counts["different"] == 0 and (counts["missing"] == 0 or counts["missing"] <= allowed)
+        return (counts["different"] == 0 and not self.export_findings
+                and (counts["missing"] == 0 or counts["missing"] <= allowed))
 
     def to_dict(self, max_missing: float = 0.0) -> dict[str, Any]:
         return {"release": self.release, "version": self.version, "data": self.data, "layout": self.layout,
                 "thresholds": self.thresholds, "max_missing": max_missing, "passed": self.passed(max_missing),
-                "counts": self.counts(), "per_class": self.per_class(), "clips": self.clips}
+                "counts": self.counts(), "per_class": self.per_class(), "not_in_layout": self.not_in_layout,
+                "export_findings": self.export_findings, "notes": self.notes, "clips": self.clips}
 
 
 def check_release_integrity(release: Path) -> dict[str, str]:
@@ -137,82 +150,63 @@ def data_folder(data: Path, extract_to: Path | None) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def candidate_paths(data: Path, released: pd.DataFrame) -> tuple[str, dict[str, tuple[Path, Path, bool]]]:
-    """(layout name, clip_id -> (audio path, frame path, frame is a full frame to crop))."""
-    out: dict[str, tuple[Path, Path, bool]] = {}
-    index = data / "export_index.csv"
-    if index.is_file():
-        from builder.export.official import DATA_DIR
-        table = pd.read_csv(index, dtype=str, keep_default_na=False)
-        by_id = {r["clip_id"]: r for r in table.to_dict("records")}
-        for row in released.to_dict("records"):
-            r = by_id.get(row["clip_id"])
-            if r is None:
-                out[row["clip_id"]] = (data / "\0missing", data / "\0missing", False)
-                continue
-            audio = r.get("audio") or r.get("audio_without_seg", "")
-            image, full = (r["image"], False) if r.get("image") else (r.get("image_without_seg", ""), True)
-            out[row["clip_id"]] = (media_file(data / DATA_DIR, audio, row["clip_id"], "audio", must_exist=False),
-                                   media_file(data / DATA_DIR, image, row["clip_id"], "image", must_exist=False),
-                                   full)
-        return "llinet-export", out
-    own: dict[str, dict] = {}
-    manifest = MediaRoot(data).manifest
-    if manifest.is_file():
-        table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-        if {"clip_id", "audio_path", "frame_path"} <= set(table.columns):
-            own = {r["clip_id"]: r for r in table.to_dict("records") if r["audio_path"] and r["frame_path"]}
-    for row in released.to_dict("records"):
-        mine = own.get(row["clip_id"], {})
-        audio = mine.get("audio_path") or row["audio_file"]
-        frame = mine.get("frame_path") or row["frame_file"]
-        out[row["clip_id"]] = (media_file(data, audio, row["clip_id"], "audio_path", must_exist=False),
-                               media_file(data, frame, row["clip_id"], "frame_path", must_exist=False), False)
-    return ("media-root+manifest" if own else "media-root"), out
+class ReleaseMasks:
+    """The release's masks on each clip's square frame, decoded when first asked for."""
+
+    def __init__(self, release: Path) -> None:
+        from builder.export.masks import load_masks
+
+        path = release / ANNOTATIONS
+        self.index = load_masks(path) if path.is_file() else None
+
+    def get(self, row: dict[str, str]) -> np.ndarray | None:
+        from builder.export.masks import mask_for_frame
+
+        if self.index is None or row["clip_id"] not in self.index or not row.get("frame_width"):
+            return None
+        full = ((int(row["frame_full_width"]), int(row["frame_full_height"]))
+                if row.get("frame_full_width") else None)
+        return mask_for_frame(self.index, row["clip_id"], row["class"], int(row["frame_width"]), full)
 
 
-def compare_clip(row: dict, audio: Path, frame: Path, crop: bool, reference, thresholds: dict) -> dict[str, Any]:
-    result: dict[str, Any] = {"clip_id": row["clip_id"], "class": row["class"], "split": row["split"],
-                              "audio_file": str(audio), "frame_file": str(frame)}
-    absent = [name for name, path in (("audio", audio), ("frame", frame)) if not path.is_file()]
-    if absent:
-        return {**result, "status": "missing", "reason": " and ".join(absent) + " file missing"}
-    audio_same = sha256_file(audio) == row["audio_sha256"]
-    frame_same = sha256_file(frame) == row["frame_full_sha256" if crop else "frame_sha256"]
-    if audio_same and frame_same:
-        return {**result, "status": "identical", "reason": ""}
-    ref_audio, ref_frame = reference
-    reasons = []
-    result["audio_identical"], result["frame_identical"] = audio_same, frame_same
-    if not audio_same:
-        try:
-            printed = audio_fingerprint(audio)
-            corr = audio_similarity(ref_audio.logmel, printed.logmel)
-            drift = abs(printed.seconds - ref_audio.seconds)
-            result.update(audio_correlation=round(corr, 4), audio_duration_diff=round(drift, 4))
-            if corr < thresholds["audio_correlation"]:
-                reasons.append(f"audio log-mel correlation {corr:.3f} < {thresholds['audio_correlation']}")
-            if drift > thresholds["audio_duration"]:
-                reasons.append(f"audio duration differs by {drift:.3f} s > {thresholds['audio_duration']}")
-        except FingerprintError as exc:
-            reasons.append(f"unreadable audio: {exc}")
-    if not frame_same:
-        try:
-            corr, mad = frame_similarity(ref_frame, frame_fingerprint(frame, crop_square=crop))
-            result.update(frame_correlation=round(corr, 4), frame_mad=round(mad, 2))
-            if corr < thresholds["frame_correlation"]:
-                reasons.append(f"frame correlation {corr:.3f} < {thresholds['frame_correlation']}")
-            if mad > thresholds["frame_mad"]:
-                reasons.append(f"frame mean abs difference {mad:.1f} > {thresholds['frame_mad']}")
-        except FingerprintError as exc:
-            reasons.append(f"unreadable frame: {exc}")
-    return {**result, "status": "different" if reasons else "equivalent", "reason": "; ".join(reasons)}
+def compare_clip(row: dict[str, str], items: list[Item], reference: tuple[Any, np.ndarray],
+                 thresholds: dict[str, float], masks: ReleaseMasks) -> dict[str, Any]:
+    result: dict[str, Any] = {"clip_id": row["clip_id"], "class": row["class"], "split": row["split"]}
+    files: dict[str, str] = {}
+    for item in items:
+        if item.role != "labels":
+            key = item.role if item.role not in files else f"{item.role}_{sum(k.startswith(item.role) for k in files)}"
+            files[key] = item.name
+    result["files"] = files
+    found: list[dict] = []
+    absent: list[str] = []
+    identical = True
+    for item in items:
+        if item.source is None:
+            absent.append(item.role.replace("_", " "))
+            result.setdefault("missing_files", []).append(item.name)
+            continue
+        if item.role == "labels":
+            found += check_labels(item, row)
+        elif item.role == "mask":
+            found += check_mask(item, masks.get(row))
+        elif item.role in MEDIA_ROLES:
+            same, more = check_media(item.role, item, row, reference, thresholds, result)
+            identical &= same
+            found += more
+    if found:
+        status = "different"
+    elif absent:
+        status = "missing"
+    else:
+        status = "identical" if identical else "equivalent"
+    reasons = [f["message"] for f in found]
+    if absent and not found:
+        reasons = [" and ".join(dict.fromkeys(absent)) + " file missing"]
+    return {**result, "status": status, "reason": "; ".join(reasons), "findings": found}
 
 
 def verify(options: VerifyOptions) -> VerifyReport:
-    import json
-    import sys
-
     from tqdm import tqdm
 
     release = Path(options.release)
@@ -231,14 +225,36 @@ def verify(options: VerifyOptions) -> VerifyReport:
     with contextlib.suppress(OSError, ValueError, AttributeError):
         version = json.loads((release / "stats.json").read_text(encoding="utf-8")).get("version")
     thresholds = {**THRESHOLDS, **options.thresholds}
+    masks = ReleaseMasks(release)
+    rows = {str(r["clip_id"]): {str(k): v for k, v in r.items()} for r in released.to_dict("records")}
     with data_folder(Path(options.data), options.extract_to) as data:
-        layout, paths = candidate_paths(data, released)
-        report = VerifyReport(str(release), version, str(options.data), layout, thresholds)
-        rows = released.to_dict("records")
-        for row in tqdm(rows, desc="verify", unit="clip", disable=not options.progress, dynamic_ncols=True,
-                        file=sys.stderr):
-            audio, frame, crop = paths[row["clip_id"]]
-            report.clips.append(compare_clip(row, audio, frame, crop, prints[row["clip_id"]], thresholds))
+        layout = open_layout(data, released)
+        report = VerifyReport(str(release), version, str(options.data), layout.kind, thresholds,
+                              not_in_layout=dict(sorted(layout.not_in_layout.items())))
+        if not set(AUDIO_FORMAT_COLUMNS) <= set(ids.columns):
+            report.notes.append("the release records no file formats (made by an older llinet): formats are "
+                                "not compared, only decoding and content")
+        seen: set[str] = set()
+        bar = tqdm(total=len(layout.expected), desc="verify", unit="clip", disable=not options.progress,
+                   dynamic_ncols=True, file=sys.stderr)
+        with bar:
+            for clip_id, items in layout.items():
+                if clip_id in seen:
+                    layout.findings.append(finding("clip", clip_id, "clip_id", "once", "twice",
+                                                   f"clip {clip_id} occurs twice in the export"))
+                    continue
+                seen.add(clip_id)
+                report.clips.append(compare_clip(rows[clip_id], items, prints[clip_id], thresholds, masks))
+                bar.update()
+        for clip_id in layout.expected:
+            if clip_id not in seen:
+                row = rows[clip_id]
+                report.clips.append({"clip_id": clip_id, "class": row["class"], "split": row["split"],
+                                     "status": "missing", "reason": f"not in the {layout.kind}", "findings": []})
+        report.export_findings = layout.findings
+        report.notes += layout.notes
+    order = {c: n for n, c in enumerate(released["clip_id"])}
+    report.clips.sort(key=lambda c: order[c["clip_id"]])
     return report
 
 

@@ -1,4 +1,4 @@
-"""Log-mel inside the model equals librosa's (DESIGN.md §3) within 1e-4 relative."""
+"""Log-mel inside the model equals librosa's (the authors' features) within 1e-4 relative."""
 from __future__ import annotations
 
 import librosa

@@ -20,7 +20,6 @@ from test_review_helpers import (
     make_session,
     open_page,
     running_server,
-    screenshot_folder,
     word,
 )
 
@@ -33,11 +32,6 @@ POLL_WAIT_MS = 8_000          # the page polls every 2 s while visible
 @pytest.fixture(scope="module")
 def browser():
     yield from launch_browser()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory, request):
-    return screenshot_folder(tmp_path_factory, request)
 
 
 @pytest.fixture()

@@ -2,6 +2,7 @@
 against the equations written out here (not through the model's own functions)."""
 from __future__ import annotations
 
+import json
 import warnings
 
 import librosa
@@ -10,10 +11,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from builder.demo.zeroshot_set import SyntheticSpec, generate_synthetic_set
+from builder.errors import InputError
+from model.evaluation.api import EvalOptions, evaluate, load_model
+from model.evaluation.cli import main as eval_main
+from model.evaluation.embed import EmbeddingSet, save_embeddings
+from model.evaluation.metrics.localization import OFFICIAL_IOU_EPSILON, iou, llinet_localization
 from model.network.config import ModelConfig
 from model.network.factory import build_model
 from model.network.logmel import LogMel, frame_samples
 from model.network.loss import LLINetLoss
+from model.training.cli import main as train_main
 from model.training.engine import build_optimizer
 from model.training.options import TrainOptions, parse_options
 from model.training.recipes import RECIPES
@@ -228,3 +236,75 @@ def test_loss_composition_follows_gamma_att() -> None:
     model = build_model(official_config())
     assert not any(p.requires_grad for p in model.audio_transform.parameters())
     assert all(p.requires_grad for p in build_model(paper_config()).audio_transform.parameters())
+
+
+def test_iou_epsilon_fails_an_iou_exactly_on_a_threshold() -> None:
+    maps = np.zeros((1, 4, 4))
+    maps[0, 0, 0], maps[0, 0, 1] = 1.0, 0.9          # k = 5 predicts both cells (> 0.5 · max)
+    masks = np.zeros((1, 4, 4), bool)
+    masks[0, 0, 0] = True                             # IoU = 1 / 2, exactly the threshold 25/50
+    ours = llinet_localization(maps, masks, 5)
+    official = llinet_localization(maps, masks, 5, iou_epsilon=OFFICIAL_IOU_EPSILON)
+    assert ours["ious"][0] == 0.5 and official["ious"][0] == pytest.approx(1 / (2 + 1e-5))
+    assert ours["curve"][25] == 1.0 and official["curve"][25] == 0.0      # t = 0.50
+    assert ours["auc"] == pytest.approx(26 / 51) and official["auc"] == pytest.approx(25 / 51)
+    # Off the thresholds and for an empty union the two agree.
+    masks[0, 1, 1] = True
+    assert llinet_localization(maps, masks, 5)["auc"] == llinet_localization(maps, masks, 5, 1e-5)["auc"]
+    assert iou(np.zeros((1, 2, 2), bool), np.zeros((1, 2, 2), bool), 1e-5)[0] == 0.0
+
+
+def _embedding_set(count: int) -> EmbeddingSet:
+    rng = np.random.default_rng(0)
+    classes = np.array([f"class_{i % 3}" for i in range(count)])
+    return EmbeddingSet("test", np.array([f"clip{i:05d}_0" for i in range(count)]), classes,
+                        rng.standard_normal((count, 8)).astype(np.float32),
+                        rng.standard_normal((count, 8)).astype(np.float32), np.zeros((count, 4, 4), np.float32))
+
+
+def test_drop_last_batch_leaves_out_the_last_partial_batch(tmp_path) -> None:
+    embeddings = save_embeddings(tmp_path / "e.npz", {"test": _embedding_set(75)})
+    common = {"embeddings": embeddings, "localization": False, "draws": 5, "overlays": 0, "progress": False}
+    full = evaluate(EvalOptions(report=tmp_path / "full", **common))
+    dropped = evaluate(EvalOptions(report=tmp_path / "dropped", drop_last_batch=True, batch_size=32, **common))
+    assert full.metrics["n_clips"] == 75 and full.context["dropped_clips"] == 0
+    assert dropped.metrics["n_clips"] == 64 and dropped.context["dropped_clips"] == 11
+    first = _embedding_set(75).subset(np.arange(64))
+    evaluated = json.loads((tmp_path / "dropped" / "metrics.json").read_text())
+    assert evaluated["clips_per_class"] == {c: int(n) for c, n in zip(*np.unique(first.classes, return_counts=True),
+                                                                      strict=True)}
+    # The command line flag sets the same option.
+    assert eval_main(["--embeddings", str(embeddings), "--out", str(tmp_path / "cli"), "--no-localization",
+                      "--draws", "5", "--overlays", "0", "--drop-last-batch", "--batch-size", "25",
+                      "--iou-epsilon", "1e-5"]) == 0
+    context = json.loads((tmp_path / "cli" / "metrics.json").read_text())["context"]
+    assert (context["dropped_clips"], context["drop_last_batch"], context["iou_epsilon"]) == (0, True, 1e-5)
+    with pytest.raises(InputError, match="fewer than one batch"):
+        evaluate(EvalOptions(report=tmp_path / "x", drop_last_batch=True, batch_size=128, **common))
+
+
+def test_official_code_run_records_its_switches_and_evaluation_uses_them(tmp_path) -> None:
+    manifest = generate_synthetic_set(tmp_path / "data", SyntheticSpec(n_train_classes=3, per_class=6,
+                                                                        seconds=0.25, image_size=48, seed=4))
+    out = tmp_path / "run"
+    assert train_main(["--manifest", str(manifest), "--out", str(out), "--recipe", "official-code", "--epochs", "2",
+                       "--lr-decay-every", "1", "--backbone", "resnet18", "--image-size", "40", "--image-weights",
+                       "none", "--batch-size", "6", "--workers", "0", "--no-progress"]) == 0
+    state = torch.load(out / "last.pt", weights_only=True)
+    config = ModelConfig.from_dict(state["config"])
+    assert (config.gate_softmax, config.gamma_att, config.logmel_pad, config.short_clip_pad) == \
+        ("batch", 0.0, "reflect", "logmel")
+    assert (state["train_options"]["recipe"], state["train_options"]["schedule"]) == ("official-code", "official")
+    # Official schedule, period 1: the image lr halves from the first epoch on (1-based epoch 1 = 10 in the
+    # full recipe's period 10); the audio lr never decays.
+    assert [(row["lr_image"], row["lr_audio"]) for row in state["history"]] == [(0.0005, 0.001), (0.00025, 0.001)]
+    # Matching loss only: ā's Linear is untouched by training (no gradient, so no weight decay either).
+    torch.manual_seed(200)
+    initial = build_model(ModelConfig.from_dict({**state["config"], "image_weights": "none"})).state_dict()
+    for name in ("audio_transform.linear.weight", "audio_transform.linear.bias"):
+        assert torch.equal(state["model"][name], initial[name]), name
+    assert not torch.equal(state["model"]["image_encoder.head.0.weight"], initial["image_encoder.head.0.weight"])
+    # Evaluation rebuilds the same network switches from the checkpoint.
+    model, _, _ = load_model(out / "last.pt", torch.device("cpu"))
+    assert model.image_encoder.gate_dim == 0 and model.logmel.pad_mode == "reflect"
+    assert model.logmel.short_clip_pad == "logmel"

@@ -62,6 +62,13 @@ def build_parser() -> CommandParser:
     add_option(p, "--out", deprecated=["--report"], dest="report", required=True, metavar="DIR",
                help="output folder for the report")
     p.add_argument("--batch-size", type=int, default=d.batch_size, metavar="N", help="clips per forward pass")
+    g = p.add_argument_group("the authors' evaluation (opt-in; see --recipe official-code of llinet-train)")
+    g.add_argument("--drop-last-batch", action="store_true",
+                   help="leave out the evaluated split's clips after its last complete --batch-size batch, as the "
+                        "authors' test loader (drop_last=True; 11 of INSTRUMENT-32's 747 test clips at batch 32)")
+    g.add_argument("--iou-epsilon", type=float, default=d.iou_epsilon, metavar="EPS",
+                   help="LLINet localisation IoU = intersection / (union + EPS); the authors' code uses 1e-5, so an "
+                        "IoU exactly on a threshold fails it")
     p.add_argument("--device", default=d.device, help="auto | cpu | cuda | cuda:N")
     p.add_argument("--workers", type=int, default=d.workers, metavar="N", help="media decoding workers")
     p.add_argument("--skip-bad", action="store_true", help="drop clips whose media cannot be decoded")

@@ -28,7 +28,7 @@ BOT_PAGE = ("<html><title>Sorry...</title><body>Sign in to confirm you’re not 
 
 def options(root, server, tmp_path, **kw):
     base = dict(root=root, url_template=server.base_url + "/v/{ytid}.mp4", retries=2, backoff=0.01,
-                timeout=3.0, progress=False, rate_state_dir=tmp_path / "rate")
+                timeout=3.0, progress=False, rate_state_dir=tmp_path / "rate", cache_dir=tmp_path / "ytdlp-cache")
     base.update(kw)
     return FetchOptions(**base)
 

@@ -57,7 +57,7 @@ def test_kill_9_then_rerun_equals_uninterrupted(tmp_path, media):
     routes, manifest = scenario(media)
     manifest_path = tmp_path / "m.csv"
     write_manifest(manifest, manifest_path)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     with LocalHTTPServer(routes) as server:
         reference_root, resumed_roots = tmp_path / "reference", []
         subprocess.run(cli(manifest_path, reference_root, server, tmp_path), env=env, check=True,
@@ -100,7 +100,7 @@ def test_file_renamed_but_not_logged_is_adopted_without_a_request(tmp_path, medi
     root = tmp_path / "root"
     with LocalHTTPServer(routes) as server:
         opts = FetchOptions(root=root, url_template=server.base_url + "/v/{ytid}.mp4", backoff=0.01,
-                            progress=False, rate_state_dir=tmp_path / "rate")
+                            progress=False, rate_state_dir=tmp_path / "rate", cache_dir=tmp_path / "cache")
         first, _ = fetch(manifest, opts)
         log = root / "fetch_status.jsonl"
         lines = log.read_text().splitlines(keepends=True)

@@ -11,6 +11,7 @@ from builder.cli.args import add_option, add_renamed_positional, require_one_of,
 from builder.cli.logs import echo
 from builder.errors import InputError
 from builder.fetch.options import STATUS_LOG
+from builder.fetch.runtime import JS_RUNTIMES
 from builder.fetch.stage import FetchOptions, fetch
 from builder.manifest.media_root import CLIPS_DIR
 from builder.manifest.media_root import MANIFEST as MANIFEST_NAME
@@ -45,6 +46,21 @@ def add_distributor_args(p: argparse.ArgumentParser, defaults: type[FetchOptions
     p.add_argument("--ray-address", default=defaults.ray_address, metavar="ADDR",
                    help="existing Ray cluster (e.g. ray://head:10001 or auto); default: a local instance")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_youtube_args(p: argparse.ArgumentParser) -> None:
+    """--js-runtime (also read by doctor), --extractor-args and --cache-dir: what yt-dlp needs for YouTube."""
+    d = FetchOptions
+    p.add_argument("--js-runtime", default=d.js_runtime, metavar="NAME[:PATH]",
+                   help=f"JavaScript runtime for YouTube's challenges: {', '.join(JS_RUNTIMES)}, optionally with "
+                        "the path of its executable or folder (default: the Deno installed with llinet, next "
+                        "to this Python, else deno on PATH)")
+    p.add_argument("--extractor-args", action="append", default=list(d.extractor_args), metavar="IE_KEY:ARGS",
+                   help="passed to yt-dlp as its --extractor-args, e.g. youtube:player_client=default,mweb "
+                        "(repeatable)")
+    p.add_argument("--cache-dir", type=Path, default=d.cache_dir, metavar="DIR",
+                   help="yt-dlp's cache (YouTube's player code and solved challenges; shared by the workers "
+                        "of a machine; default: yt-dlp's own, $XDG_CACHE_HOME/yt-dlp or ~/.cache/yt-dlp)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -89,6 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="clips per class (default: the number initially selected in that class)")
     p.add_argument("--extractor", default=d.extractor, metavar="MODULE:CLASS",
                    help="force this yt-dlp extractor class (custom mirrors with their own metadata API)")
+    add_youtube_args(p)
     add_distributor_args(p, FetchOptions, workers=CLI_WORKERS)
     p.set_defaults(func=run)
 
@@ -101,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers, retries=args.retries, backoff=args.backoff, timeout=args.timeout,
         tolerance=args.tolerance, fill=not args.no_fill, cap=args.cap, burst_429=args.burst_429,
         distributor=args.distributor, ray_address=args.ray_address, extractor=args.extractor,
+        js_runtime=args.js_runtime, extractor_args=tuple(args.extractor_args), cache_dir=args.cache_dir,
         progress=show_progress(args))
     out_path = args.manifest_out or args.root / MANIFEST_NAME
     try:

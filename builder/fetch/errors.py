@@ -37,7 +37,7 @@ _PERMANENT_MESSAGES: tuple[tuple[re.Pattern, str], ...] = tuple(
         (r"not (?:made )?available in your country|geo[- ]?restrict", "geo_blocked"),
         (r"video unavailable|is unavailable|video does not exist", "unavailable"),
         (r"unsupported url", "unsupported_url"),
-        (r"requested format is not available", "no_format"),
+        (r"requested format is not available|no video formats found|only images are available", "no_format"),
         (r"premieres in|live event will begin|is_live|this live", "live"),
     ))
 
@@ -49,6 +49,30 @@ _TRANSIENT_MESSAGES: tuple[tuple[re.Pattern, str], ...] = tuple(
         (r"ffmpeg exited with code", "download_failed"),
         (r"temporary failure|name resolution|network is unreachable", "network"),
     ))
+
+
+# yt-dlp's warnings, by what they mean for the run (wording of yt_dlp/extractor/youtube/_video.py,
+# yt_dlp/extractor/youtube/jsc/_director.py and yt_dlp/YoutubeDL.py); first match wins.
+WARNING_CLASSES: tuple[tuple[re.Pattern, str], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), c) for p, c in (
+        (r"no supported javascript runtime", "js_runtime"),
+        (r"remote components? .{0,120}(?:was|were) skipped", "ejs_missing"),
+        (r"(?:n challenge|signature) solving failed", "challenge_failed"),
+        (r"only images are available|requested format is not available", "no_formats"),
+        (r"po token", "po_token"),
+        (r"youtube said", "youtube_said"),
+        (r"unable to download|http error|timed? ?out", "network"),
+    ))
+# Warnings that show yt-dlp cannot extract YouTube videos at all on this machine (not one video's problem).
+SETUP_WARNINGS = ("js_runtime", "ejs_missing")
+
+
+def warning_class(message: str) -> str:
+    """The class of one yt-dlp warning (``"other"`` when none matches)."""
+    for pattern, name in WARNING_CLASSES:
+        if pattern.search(message):
+            return name
+    return "other"
 
 
 @dataclass(frozen=True)

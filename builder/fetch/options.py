@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.errors import InputError
+from builder.fetch.runtime import EJS_WIKI, parse_extractor_args, parse_js_runtime
 from builder.manifest.ids import validate_clip_id, validate_ytid
 from builder.manifest.media_root import CLIPS_DIR, TMP_DIR, status_log_name  # noqa: F401 - re-exported for fetch
 
@@ -28,6 +29,24 @@ ADVICE = {
     "rate_limited": ("the server answered HTTP 429 (too many requests) repeatedly. Wait before "
                      "retrying, lower the rate (--max-rate, --sleep-requests, fewer --workers) or use "
                      "cookies/a proxy, then rerun the same command to resume."),
+    # yt-dlp cannot extract YouTube videos at all: every further clip would fail the same way.
+    "js_runtime": ("yt-dlp found no JavaScript runtime, which YouTube extraction needs. llinet's setup "
+                   "installs Deno into the venv (pip install deno); or name another runtime with "
+                   "--js-runtime node:/path/to/node (node, quickjs and bun work too). "
+                   f"`llinet-build doctor` checks the setup; see {EJS_WIKI}. Then rerun the same command "
+                   "to resume."),
+    "ejs_missing": ("yt-dlp's challenge-solver scripts (EJS) are not installed: pip install -U "
+                    "\"yt-dlp[default]\" (`llinet-build doctor` checks the setup), then rerun the same "
+                    "command to resume."),
+    "challenge_failed": ("yt-dlp could not solve YouTube's JavaScript challenge: YouTube has most likely "
+                         "changed its player and this yt-dlp is too old. Upgrade it with its solver scripts "
+                         "(pip install -U \"yt-dlp[default]\"), check with `llinet-build doctor`, then "
+                         "rerun the same command to resume."),
+    "no_formats": ("the first clips of this run had no downloadable formats at all, so YouTube extraction "
+                   "is not working here (not the videos). Read the yt-dlp warnings above, upgrade yt-dlp "
+                   "(pip install -U \"yt-dlp[default]\"), run `llinet-build doctor --online`, or try "
+                   "another player client (--extractor-args youtube:player_client=default,mweb); then "
+                   "rerun the same command to resume."),
 }
 
 
@@ -58,6 +77,9 @@ class FetchOptions:
     rate_state_dir: Path | None = None
     progress: bool = True
     output_args: tuple[str, ...] = DEFAULT_OUTPUT_ARGS
+    js_runtime: str | None = None               # "NAME[:PATH]"; None = the Deno installed with llinet
+    extractor_args: tuple[str, ...] = ()        # yt-dlp's --extractor-args, e.g. "youtube:player_client=mweb"
+    cache_dir: Path | None = None               # yt-dlp's cache; None = its folder in the user cache dir
     run_id: str = ""                            # set by the stage; marks this run's records
 
     def __post_init__(self) -> None:
@@ -73,6 +95,9 @@ class FetchOptions:
             raise InputError("SOCKS proxies cannot carry FFmpeg's section downloads; use an HTTP(S) proxy")
         if self.cookies is not None and not Path(self.cookies).is_file():
             raise InputError("cookies file not found", file=self.cookies)
+        if self.js_runtime is not None:
+            parse_js_runtime(self.js_runtime)
+        parse_extractor_args(self.extractor_args)
 
 
 def check_template(template: str) -> None:

@@ -5,7 +5,8 @@
 
 1. Validate every YTID and clip ID before any URL or path is built.
 2. Read the append-only status log (``<root>/fetch_status.jsonl``): clips
-   logged ``ok`` whose file is present are done; ``unavailable`` clips are
+   logged ``ok`` for the same segment and format (:mod:`builder.fetch.resume`)
+   whose file is present are done; ``unavailable`` clips are
    never retried; everything else (transient failures, halts, clips a killed
    run never finished) is tried again.
 3. In waves: resolve the per-class selection (:mod:`builder.fetch.quota`),
@@ -13,8 +14,9 @@
    full or out of candidates. Shards go to the distributor; each worker
    appends its attempts to the log itself.
 4. Return the manifest with ``fetch_status``, ``fetch_error``, ``media_path``,
-   ``media_duration``, ``selected`` (final), ``selected_before_fetch``,
-   ``replaces`` and ``replaced_by`` columns.
+   ``media_duration``, ``media_container``/``media_vcodec``/``media_acodec``,
+   ``selected`` (final), ``selected_before_fetch``, ``replaces`` and
+   ``replaced_by`` columns.
 """
 from __future__ import annotations
 
@@ -35,12 +37,16 @@ from tqdm import tqdm
 
 from builder.distributor import Distributor, chunk, default_shard_size
 from builder.errors import InputError, LlinetError
+from builder.fetch.errors import warning_class
 from builder.fetch.options import STATUS_LOG, TMP_DIR, FetchOptions, build_url
 from builder.fetch.quota import FAILED, GONE, INITIAL_COLUMN, OK, build_plans, initial_selection, pending_clips, resolve
 from builder.fetch.rate import clear_halt, halt_reason
+from builder.fetch.resume import fetch_tasks, media_columns, states_from_log
 from builder.fetch.ytdlp import fetch_shard
+from builder.io.environment import environment_guard
 from builder.io.status_log import StatusLog
 from builder.manifest.ids import InvalidYtidError, validate_clip_id, validate_ytid
+from builder.manifest.validate import check_segments
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +63,8 @@ class FetchSummary:
     failures: dict[str, int] = field(default_factory=dict)   # error class -> clips (unavailable/failed)
     halted: dict | None = None
     attempted: int = 0
+    warnings: dict[str, int] = field(default_factory=dict)           # warning class -> clips of this run
+    warning_examples: dict[str, str] = field(default_factory=dict)   # warning class -> its first message
 
     def totals(self) -> dict[str, int]:
         out: Counter = Counter()
@@ -75,11 +83,18 @@ class FetchSummary:
             lines.append(f"{name:<{width}} " + " ".join(f"{row.get(c, 0):>11}" for c in cols) + f" {pct:>11}")
         if self.failures:
             lines.append("failures by error class: " + ", ".join(f"{k} {v}" for k, v in sorted(self.failures.items())))
+        if self.warnings:
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(self.warnings.items()))
+            lines.append(f"clips with yt-dlp warnings: {counts}")
+            lines.extend(f"  {k}: {self.warning_examples[k]}" for k in sorted(self.warning_examples))
         return "\n".join(lines)
 
 
 def validate_rows(manifest: pd.DataFrame, source: str = "<manifest>") -> None:
-    """Refuse malformed IDs before anything touches a URL or a path (line = CSV line, header = 1)."""
+    """Refuse malformed rows before anything touches a URL or a path (line = CSV line, header = 1).
+
+    IDs first, then the segment: finite times, 0 <= start < end, at most AudioSet's 10 s (plus a
+    tolerance), and a clip ID that is ``<ytid>_<start in ms>`` of the row's own ytid and start."""
     pairs = zip(manifest["clip_id"].tolist(), manifest["ytid"].tolist(), strict=True)
     for position, (clip_id, ytid) in enumerate(pairs):
         try:
@@ -93,6 +108,7 @@ def validate_rows(manifest: pd.DataFrame, source: str = "<manifest>") -> None:
         if not clip_id.startswith(ytid + "_"):
             raise InputError(f"clip ID {clip_id!r} does not belong to YouTube ID {ytid!r}",
                              file=source, line=position + 2, field="clip_id")
+    check_segments(manifest, source)
     duplicated = manifest["clip_id"].duplicated()
     if duplicated.any():
         position = int(duplicated.to_numpy().nonzero()[0][0])
@@ -115,21 +131,6 @@ def run_lock(root: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _state_from_log(root: Path, latest: dict[str, dict], run_id: str) -> dict[str, str | None]:
-    states: dict[str, str | None] = {}
-    for clip_id, record in latest.items():
-        status = record.get("status")
-        if status == "ok" and (root / str(record.get("media_path", ""))).is_file():
-            states[clip_id] = OK
-        elif status == "unavailable":
-            states[clip_id] = GONE
-        elif status in ("failed", "halted") and record.get("run_id") == run_id:
-            states[clip_id] = FAILED
-        else:
-            states[clip_id] = None  # retry transient failures and unfinished attempts
-    return states
-
-
 def fetch(manifest: pd.DataFrame, options: FetchOptions, *,
           source: str = "<manifest>") -> tuple[pd.DataFrame, FetchSummary]:
     """Run the fetch stage; returns the annotated manifest and the run summary."""
@@ -139,7 +140,8 @@ def fetch(manifest: pd.DataFrame, options: FetchOptions, *,
         build_url(options.url_template, ytid, clip_id)
     run_id = uuid.uuid4().hex[:12]
     options = replace(options, root=root.resolve(), run_id=run_id)
-    with run_lock(root):
+    # A read-only, full or vanished media root stops the run with one line, whoever meets it first.
+    with environment_guard(root, "fetching"), run_lock(root):
         clear_halt(root)
         shutil.rmtree(root / TMP_DIR, ignore_errors=True)
         log = StatusLog(root / STATUS_LOG)
@@ -150,14 +152,13 @@ def fetch(manifest: pd.DataFrame, options: FetchOptions, *,
         latest: dict[str, dict] = {}
         for record in read.records:
             latest[record["clip_id"]] = record
-        states = _state_from_log(root, latest, run_id)
+        tasks = fetch_tasks(manifest, options)
+        states = states_from_log(root, latest, run_id, tasks)
         plans = build_plans(manifest, cap=options.cap, fill=options.fill)
-        columns = manifest[["clip_id", "ytid", "start", "end"]].itertuples(index=False)
-        tasks = {clip_id: {"clip_id": clip_id, "ytid": ytid, "start": float(start), "end": float(end)}
-                 for clip_id, ytid, start, end in columns}
         attempted = _run_waves(plans, states, latest, tasks, options)
         walks = resolve(plans, states.get)
         summary = _summarize(plans, walks, states, latest)
+        summary.warnings, summary.warning_examples = count_warnings(latest.values(), run_id)
         summary.attempted = attempted
         summary.halted = halt_reason(root)
         return annotate(manifest, plans, walks, states, latest), summary
@@ -237,10 +238,29 @@ def annotate(manifest: pd.DataFrame, plans, walks, states, latest) -> pd.DataFra
     out["fetch_error"] = error
     out["media_path"] = media_path
     out["media_duration"] = duration
+    ok = {c for c in out["clip_id"].tolist() if states.get(c) == OK}
+    for column, values in media_columns(out["clip_id"].tolist(), ok, latest).items():
+        out[column] = values
     out["selected"] = out["clip_id"].map(lambda c: c in chosen or c in pending).astype(bool)
     out["replaced_by"] = out["clip_id"].map(lambda c: replaced_by.get(c, ""))
     out["replaces"] = out["clip_id"].map(lambda c: replaces.get(c, ""))
     return out
+
+
+def count_warnings(records, run_id: str) -> tuple[dict[str, int], dict[str, str]]:
+    """Clips of this run with yt-dlp warnings, per warning class, and the first message of each class."""
+    counts: Counter = Counter()
+    examples: dict[str, str] = {}
+    for record in records:
+        if record.get("run_id") != run_id:
+            continue
+        classes = set()
+        for message in record.get("warnings") or []:
+            name = warning_class(str(message))
+            classes.add(name)
+            examples.setdefault(name, str(message))
+        counts.update(classes)
+    return dict(counts), examples
 
 
 def _summarize(plans, walks, states, latest) -> FetchSummary:

@@ -23,7 +23,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from builder.fetch.diagnose import diagnose, discard_stale, guarded_fetch, media_fields
 from builder.fetch.errors import HALT, PERMANENT, Failure, classify_exception, media_failure, one_line
+from builder.fetch.health import WARNING_CHARS, ExtractionHealth
 from builder.fetch.options import (
     ADVICE,
     CLIPS_DIR,
@@ -35,6 +37,7 @@ from builder.fetch.options import (
     build_url,
 )
 from builder.fetch.rate import NodeRateLimiter, halt_reason, request_halt, sleep_with_halt
+from builder.fetch.runtime import default_cache_dir, js_runtimes_param, parse_extractor_args
 from builder.io.status_log import StatusLog
 from builder.manifest.ids import validate_clip_id, validate_ytid
 from builder.media.ffmpeg import MediaError, check_clip, first_line, probe
@@ -58,11 +61,16 @@ def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | No
     return delay
 
 
+MAX_WARNINGS = 8   # per clip in its status record: enough to see why, bounded for a noisy extractor
+
+
 class _Logger:
-    """Collects yt-dlp's messages instead of printing them (the status log is the record)."""
+    """Collects yt-dlp's messages instead of printing them: its warnings go into the clip's status record
+    (they are often the only line that says why every clip fails)."""
 
     def __init__(self) -> None:
         self.errors: list[str] = []
+        self.warnings: list[str] = []
 
     def debug(self, msg: str) -> None:
         pass
@@ -70,10 +78,24 @@ class _Logger:
     info = debug
 
     def warning(self, msg: str) -> None:
-        pass
+        self.warnings.append(msg)
 
     def error(self, msg: str) -> None:
         self.errors.append(msg)
+
+    def take_warnings(self) -> list[str]:
+        """The warnings since the last call, one line each, without repeats."""
+        taken, self.warnings = self.warnings, []
+        return _merge([], taken)
+
+
+def _merge(known: list[str], new: list[str]) -> list[str]:
+    out = list(known)
+    for message in new:
+        line = one_line(message, limit=WARNING_CHARS)
+        if line and line not in out and len(out) < MAX_WARNINGS:
+            out.append(line)
+    return out
 
 
 class ClipDownloader:
@@ -90,6 +112,7 @@ class ClipDownloader:
         self.limiter = NodeRateLimiter(host, max_rate=options.max_rate, burst_429=options.burst_429,
                                        burst_window=options.burst_window, state_dir=options.rate_state_dir)
         self._cookie_copy: Path | None = None
+        self.health = ExtractionHealth()
         params = self._params()
         self.ydl = yt_dlp.YoutubeDL(params)
         self.ie_key: str | None = None
@@ -126,17 +149,25 @@ class ClipDownloader:
             "format": f"bv*[height<=?{h}]+ba/b[height<=?{h}]/wv*+ba/w",
             "merge_output_format": "mp4",
             "outtmpl": {"default": "clip.%(ext)s"},
-            "quiet": True, "no_warnings": True, "noprogress": True, "logger": self.logger,
+            # Warnings reach the logger (yt-dlp hands every warning to a logger, if one is set).
+            "quiet": True, "noprogress": True, "logger": self.logger,
             "noplaylist": True, "overwrites": True, "continuedl": False,
             "retries": 0, "fragment_retries": 0, "file_access_retries": 0,
             "socket_timeout": o.timeout,
             "external_downloader_args": {
+                # Argument fragments, not ffmpeg-python graphs: yt-dlp assembles the FFmpeg
+                # command itself and splices these lists in before the input and the output.
                 # FFmpeg otherwise waits forever on a stalled connection.
                 "ffmpeg_i": ["-rw_timeout", str(int(o.timeout * 1_000_000))],
                 "ffmpeg_o": list(o.output_args),
             },
-            "cachedir": False,
+            # YouTube's player JavaScript and its solved challenges, kept across clips and runs: without
+            # the cache every clip downloads and solves the player again (more requests, earlier bot checks).
+            "cachedir": str(o.cache_dir if o.cache_dir is not None else default_cache_dir()),
+            "js_runtimes": js_runtimes_param(o.js_runtime),
         }
+        if o.extractor_args:
+            params["extractor_args"] = parse_extractor_args(o.extractor_args)
         if o.sections:
             params["download_ranges"] = download_range_func(None, [(0.0, 1.0)])  # replaced per clip
             params["force_keyframes_at_cuts"] = True
@@ -163,6 +194,8 @@ class ClipDownloader:
     def fetch(self, task: dict[str, Any]) -> dict[str, Any] | None:
         """Fetch one clip with retries; returns its final record (None if the run was halted first)."""
         clip_id, ytid = validate_clip_id(task["clip_id"]), validate_ytid(task["ytid"])
+        if task.get("stale"):
+            discard_stale(self.root, clip_id)   # the log says it is another segment's or format's file
         existing = find_existing(self.root, clip_id)
         if existing is not None:
             adopted = self._adopt(task, existing)
@@ -170,6 +203,7 @@ class ClipDownloader:
                 return adopted
         o = self.options
         url = build_url(o.url_template, ytid, clip_id)
+        warnings: list[str] = []      # this clip's, over all its attempts
         for attempt in range(1, o.retries + 2):
             if halt_reason(self.root) is not None:
                 return None
@@ -177,22 +211,33 @@ class ClipDownloader:
             started = time.time()
             outcome = self._attempt(task, url)
             seconds = round(time.time() - started, 3)
+            new_warnings = self.logger.take_warnings()
+            warnings = _merge(warnings, new_warnings)
+            noted: dict[str, Any] = {"warnings": warnings} if warnings else {}
+            failure = None if isinstance(outcome, dict) else outcome
+            verdict = self.health.judge(new_warnings, failure)
+            if verdict.halt is not None:
+                request_halt(self.root, verdict.halt, verdict.message, ADVICE[verdict.halt])
             if isinstance(outcome, dict):
                 self.limiter.record_success()
-                return self._record(task, "ok", attempt=attempt, seconds=seconds, **outcome)
+                return self._record(task, "ok", attempt=attempt, seconds=seconds, **outcome, **noted)
             failure = outcome
+            if verdict.halt is not None:
+                return self._record(task, "halted", failure, attempt, seconds, **noted)
+            if verdict.hold:       # not the video's fault: tried again by the next run, never dropped
+                return self._record(task, "failed", failure, attempt, seconds, **noted)
             if failure.kind == HALT:
                 request_halt(self.root, failure.error_class, failure.message, ADVICE["bot_check"])
-                return self._record(task, "halted", failure, attempt, seconds)
+                return self._record(task, "halted", failure, attempt, seconds, **noted)
             if failure.kind == PERMANENT:
-                return self._record(task, "unavailable", failure, attempt, seconds)
+                return self._record(task, "unavailable", failure, attempt, seconds, **noted)
             if failure.error_class == "http_429" and self.limiter.record_429():
                 failure = replace(failure, error_class="rate_limited")
                 request_halt(self.root, "rate_limited", failure.message, ADVICE["rate_limited"])
-                return self._record(task, "halted", failure, attempt, seconds)
+                return self._record(task, "halted", failure, attempt, seconds, **noted)
             if attempt > o.retries:
-                return self._record(task, "failed", failure, attempt, seconds)
-            self._record(task, "retry", failure, attempt, seconds)
+                return self._record(task, "failed", failure, attempt, seconds, **noted)
+            self._record(task, "retry", failure, attempt, seconds, **noted)
             if not sleep_with_halt(self._backoff(attempt, failure), self.root):
                 return None
         raise AssertionError("unreachable")
@@ -202,50 +247,55 @@ class ClipDownloader:
         return backoff_delay(attempt, o.backoff, o.max_backoff, failure.retry_after, random.random())
 
     def _adopt(self, task: dict[str, Any], path: Path) -> dict[str, Any] | None:
-        """A finished file from an earlier (possibly killed) run: check it, never download again."""
-        try:
-            info = probe(path, timeout=self.options.timeout)
-        except MediaError:
-            info = None
-        if info is None or not info.has_audio or not info.has_video:
-            path.unlink(missing_ok=True)  # cannot happen via our renames; be safe anyway
+        """A file in clips/ without a valid record (a kill between its rename and its record): the same
+        ffprobe checks as a fresh download, never a request; a file that fails them is fetched again."""
+        start, end = float(task["start"]), float(task["end"])
+        problem, media = self._check(path, end - start if self.options.sections else None, {}, "", start, end)
+        if problem is not None or media is None:
+            path.unlink(missing_ok=True)
             return None
-        return self._record(task, "ok", attempt=0, seconds=0.0, bytes=path.stat().st_size,
-                            media_path=f"{CLIPS_DIR}/{path.name}", duration=info.duration, adopted=True)
+        return self._record(task, "ok", attempt=0, seconds=0.0, bytes=path.stat().st_size, adopted=True,
+                            media_path=f"{CLIPS_DIR}/{path.name}", duration=media.duration, **media_fields(media, path))
 
     def _attempt(self, task: dict[str, Any], url: str) -> dict[str, Any] | Failure:
+        tmp = self.root / TMP_DIR / f"{task['clip_id']}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True, exist_ok=True)
+        try:
+            outcome = self._download(task, url, tmp)
+            # Asked while tmp still holds the partial output: on a full disk, that is what fills it.
+            return outcome if isinstance(outcome, dict) else diagnose(self, outcome, task, url, tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _download(self, task: dict[str, Any], url: str, tmp: Path) -> dict[str, Any] | Failure:
         from yt_dlp.utils import DownloadError, download_range_func
 
         o = self.options
-        tmp = self.root / TMP_DIR / f"{task['clip_id']}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-        tmp.mkdir(parents=True, exist_ok=True)
         start, end = float(task["start"]), float(task["end"])
         self.ydl.params["outtmpl"]["default"] = str(tmp).replace("%", "%%") + "/clip.%(ext)s"
         if o.sections:
             self.ydl.params["download_ranges"] = download_range_func(None, [(start, end)])
         try:
-            try:
-                info = self.ydl.extract_info(url, download=True, ie_key=self._extractor_for(url))
-            except DownloadError as exc:
-                page = self._error_page(url, exc)
-                return classify_exception(exc, page)
-            except Exception as exc:  # yt-dlp bugs, OS errors: per-clip, retried
-                return classify_exception(exc)
-            output = _output_file(info, tmp)
-            if output is None:
-                return media_failure("too_short", "yt-dlp reported success but wrote no file")
-            expected = end - start if o.sections else None
-            problem, media = self._check(output, expected, info, url, start, end)
-            if problem is not None:
-                return problem
-            clips = self.root / CLIPS_DIR
-            clips.mkdir(parents=True, exist_ok=True)
-            final = clips / f"{task['clip_id']}{output.suffix}"
-            size = output.stat().st_size
-            os.replace(output, final)
-            return {"bytes": size, "media_path": f"{CLIPS_DIR}/{final.name}", "duration": media.duration}
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            info = self.ydl.extract_info(url, download=True, ie_key=self._extractor_for(url))
+        except DownloadError as exc:
+            page = self._error_page(url, exc)
+            return classify_exception(exc, page)
+        except Exception as exc:  # yt-dlp bugs, OS errors: per-clip, retried
+            return classify_exception(exc)
+        output = _output_file(info, tmp)
+        if output is None:
+            return media_failure("too_short", "yt-dlp reported success but wrote no file")
+        expected = end - start if o.sections else None
+        problem, media = self._check(output, expected, info, url, start, end)
+        if problem is not None:
+            return problem
+        clips = self.root / CLIPS_DIR
+        clips.mkdir(parents=True, exist_ok=True)
+        final = clips / f"{task['clip_id']}{output.suffix}"
+        size = output.stat().st_size
+        os.replace(output, final)
+        return {"bytes": size, "media_path": f"{CLIPS_DIR}/{final.name}", "duration": media.duration,
+                **media_fields(media, final)}
 
     def _check(self, output: Path, expected: float | None, info: dict, url: str, start: float, end: float):
         o = self.options
@@ -297,6 +347,7 @@ class ClipDownloader:
                 attempt: int = 0, seconds: float = 0.0, **extra: Any) -> dict[str, Any]:
         record = {"clip_id": task["clip_id"], "status": status, "attempt": attempt, "seconds": seconds,
                   "run_id": self.options.run_id, "error_class": failure.error_class if failure else "",
+                  "key": task.get("key", ""),
                   "message": one_line(failure.message) if failure else "", "bytes": extra.pop("bytes", 0)}
         if failure is not None and failure.http_status is not None:
             record["http_status"] = failure.http_status
@@ -326,7 +377,7 @@ def fetch_shard(tasks: list[dict[str, Any]], options: FetchOptions) -> list[dict
         _DOWNLOADER = ClipDownloader(options)
     records = []
     for task in tasks:
-        record = _DOWNLOADER.fetch(task)
+        record = guarded_fetch(_DOWNLOADER, task)
         if record is not None:
             records.append(record)
     return records

@@ -8,12 +8,18 @@ shifted by 0.1/0.25/0.5/1/2 s, (c) another clip; frames with JPEG re-encodes
 at 0.5x-3.75x size, frames 0.2/0.5/1 s later and another clip's frame. It
 prints the worst case of each group next to the threshold.
 
-Part 2 -- throughput on a synthetic build of --clips clips (3 s, 44.1 kHz
-stereo WAV like the authors' files, 360 px frames): release (fingerprints +
-hashes), verify on the build itself (hash path) and on a re-encoded copy
-(decode path), official-layout export. The baseline in the same run is
-reading every WAV and JPEG once (plain I/O + decode), so the ratios say what
-fingerprinting costs over just touching the data.
+Part 2 -- JPEG corruption (the evidence behind builder.release.media_format):
+16 bytes XORed (0x5A and 0x01) at 13 places in each of 12 built frames; how
+often FFmpeg's strict decode, the entropy walk of builder.release.jpeg_scan,
+either of them, and the content comparison flag the damage.
+
+Part 3 -- throughput on a synthetic build of --clips clips (3 s, 44.1 kHz
+stereo WAV like the authors' files, 360 px frames): release (fingerprints,
+hashes, formats), verify on the build itself (hash path), on a copy whose
+bytes differ in the same formats (format + strict decode + fingerprint path)
+and on the WebDataset and Hugging Face exports, official-layout export. The
+baseline in the same run is reading every WAV and JPEG once (plain I/O +
+decode), so the ratios say what checking costs over just touching the data.
 
     python bench/release_verify.py [--seeds 12] [--clips 120]
 """
@@ -28,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import ffmpeg
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +43,7 @@ sys.path.insert(0, str(REPO))
 from builder.demo.synthetic_release import make_dataset, render_frame, source_audio, write_wav  # noqa: E402
 from builder.export.stage import ExportOptions, export  # noqa: E402
 from builder.manifest.schema import read_manifest  # noqa: E402
+from builder.media.ffmpeg import ffmpeg_argv  # noqa: E402
 from builder.release.build import ReleaseOptions, build_release  # noqa: E402
 from builder.release.fingerprint import (  # noqa: E402
     THRESHOLDS,
@@ -44,9 +52,9 @@ from builder.release.fingerprint import (  # noqa: E402
     frame_fingerprint,
     frame_similarity,
 )
-from builder.release.verify import VerifyOptions, verify  # noqa: E402
+from builder.release.verify import VerifyOptions, VerifyReport, verify  # noqa: E402
 
-FFMPEG = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
+GLOBAL_OPTIONS = ("-nostdin", "-v", "error", "-y")
 CODECS = (("aac", "48k", 44100, "m4a"), ("libmp3lame", "32k", 22050, "mp3"), ("libopus", "24k", 48000, "ogg"))
 
 
@@ -72,10 +80,12 @@ def separation(seeds: int, work: Path) -> None:
         write_wav(work / "ref.wav", source[:3 * rate], rate)
         ref = audio_fingerprint(work / "ref.wav").logmel
         for codec, bitrate, out_rate, ext in CODECS:
-            subprocess.run(FFMPEG + ["-i", str(work / "ref.wav"), "-c:a", codec, "-b:a", bitrate,
-                                     str(work / f"t.{ext}")], check=True)
-            subprocess.run(FFMPEG + ["-i", str(work / f"t.{ext}"), "-ar", str(out_rate), "-c:a", "pcm_s16le",
-                                     str(work / "c.wav")], check=True)
+            encode = ffmpeg.input(str(work / "ref.wav")).output(str(work / f"t.{ext}"),
+                                                               **{"c:a": codec, "b:a": bitrate})
+            subprocess.run(ffmpeg_argv(encode, *GLOBAL_OPTIONS), check=True)
+            decode = ffmpeg.input(str(work / f"t.{ext}")).output(str(work / "c.wav"),
+                                                                 **{"ar": str(out_rate), "c:a": "pcm_s16le"})
+            subprocess.run(ffmpeg_argv(decode, *GLOBAL_OPTIONS), check=True)
             eq[codec].append(audio_similarity(ref, audio_fingerprint(work / "c.wav").logmel))
         for shift in shifted:
             start = int(shift * rate)
@@ -107,6 +117,41 @@ def separation(seeds: int, work: Path) -> None:
           f"{min(m for _, m in frame_other):.1f}")
 
 
+def corruption(work: Path) -> None:
+    from builder.release.jpeg_scan import scan_errors
+    from builder.release.media_format import ffmpeg_decode_errors
+
+    built = make_dataset(work / "corrupt", per_class=3, unavailable=0, curation=False)
+    frames = sorted((built.root / "frames").glob("*.jpg"))[:8] + sorted((built.root / "frames_full").glob("*.jpg"))[:4]
+    counts = {"ffmpeg": 0, "walk": 0, "either": 0, "content": 0, "any": 0}
+    cases = 0
+    for path in frames:
+        data, crop = path.read_bytes(), path.parent.name == "frames_full"
+        reference = frame_fingerprint(path, crop_square=crop)
+        for percent in range(30, 95, 5):
+            for value in (0x5A, 0x01):
+                damaged = bytearray(data)
+                start = len(damaged) * percent // 100
+                for i in range(16):
+                    damaged[start + i] ^= value
+                damaged = bytes(damaged)
+                ffmpeg_says, walk_says = bool(ffmpeg_decode_errors([damaged])[0]), bool(scan_errors(damaged))
+                try:
+                    corr, mad = frame_similarity(reference, frame_fingerprint(damaged, crop_square=crop))
+                    content = corr < THRESHOLDS["frame_correlation"] or mad > THRESHOLDS["frame_mad"]
+                except Exception:  # noqa: BLE001 - an undecodable frame is caught by content too
+                    content = True
+                cases += 1
+                for name, hit in (("ffmpeg", ffmpeg_says), ("walk", walk_says), ("either", ffmpeg_says or walk_says),
+                                  ("content", content), ("any", ffmpeg_says or walk_says or content)):
+                    counts[name] += hit
+    print(f"JPEG corruption: {cases} damaged frames (16 bytes XORed), flagged by")
+    for name, label in (("ffmpeg", "FFmpeg -err_detect explode"), ("walk", "entropy walk (jpeg_scan)"),
+                        ("either", "either decoder check"), ("content", "content (32x32 fingerprint)"),
+                        ("any", "verify (any of them)")):
+        print(f"  {label:30s} {counts[name]:4d} ({100 * counts[name] / cases:.0f} %)")
+
+
 def throughput(clips: int, work: Path) -> None:
     import soundfile
     from PIL import Image
@@ -124,15 +169,17 @@ def throughput(clips: int, work: Path) -> None:
 
     def timed(label: str, fn) -> float:
         start = time.perf_counter()
-        fn()
+        result = fn()
         seconds = time.perf_counter() - start
-        print(f"  {label:38s} {seconds:7.2f} s  {1000 * seconds / n:7.1f} ms/clip  {seconds / baseline:6.1f}x read")
+        counts = result.counts() if isinstance(result, VerifyReport) else ""   # what verify concluded
+        print(f"  {label:46s} {seconds:7.2f} s  {1000 * seconds / n:7.1f} ms/clip  {seconds / baseline:6.1f}x read"
+              f"  {counts}")
         return seconds
 
     print(f"throughput on {n} clips (3 s 44.1 kHz stereo WAV, 360x360 + 640x360 JPEG); baseline = read+decode "
           f"every WAV and square JPEG once: {baseline:.2f} s ({1000 * baseline / n:.1f} ms/clip)")
     timed("release (fingerprints, hashes, files)", lambda: build_release(manifest, ReleaseOptions(
-        root=built.root, out=work / "rel", version="0.0.1", annotations=built.annotations, date="2026-01-01",
+        root=built.root, out=work / "rel", version="0.0.1", annotations=built.annotations, date="2026-02-01",
         progress=False)))
     timed("verify, identical copy (hashes)", lambda: verify(VerifyOptions(work / "rel", built.root,
                                                                           progress=False)))
@@ -142,10 +189,19 @@ def throughput(clips: int, work: Path) -> None:
         data, rate = soundfile.read(path, dtype="int16")
         data[0, 0] ^= 1
         soundfile.write(path, data, rate, subtype="PCM_16")
-    timed("verify, changed bytes (decode+compare)", lambda: verify(VerifyOptions(work / "rel", copy,
-                                                                                 progress=False)))
+    for path in list((copy / "frames").glob("*.jpg")) + list((copy / "frames_full").glob("*.jpg")):
+        with Image.open(path) as image:            # another encoder setting: same size, other bytes
+            image.load()
+            image.save(path, quality=80)
+    timed("verify, changed bytes (format+decode+compare)", lambda: verify(VerifyOptions(
+        work / "rel", copy, progress=False)))
     timed("export --layout llinet", lambda: export(manifest, ExportOptions(
         root=built.root, out=work / "official", annotations=built.annotations, progress=False)))
+    for fmt in ("webdataset", "hf"):
+        export(manifest, ExportOptions(root=built.root, out=work / fmt, format=fmt, annotations=built.annotations,
+                                       progress=False))
+        timed(f"verify the {fmt} export (hashes)", lambda fmt=fmt: verify(VerifyOptions(
+            work / "rel", work / fmt, progress=False)))
 
 
 def main() -> None:
@@ -155,6 +211,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         separation(args.seeds, Path(tmp))
+        corruption(Path(tmp))
         throughput(args.clips, Path(tmp))
 
 

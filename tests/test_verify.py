@@ -136,7 +136,7 @@ def test_resampled_wav_is_different_and_says_the_rate(release, copy, tmp_path, c
             "actual": rate} == {k: v for k, v in listed[0].items() if k != "message"}
 
 
-def test_wav_with_the_wrong_channel_count(release, copy, tmp_path):
+def test_wav_with_the_wrong_channel_count(release, copy, tmp_path, capsys):
     clip_id = released_ids(release)[1]
     wav = copy / "audio" / f"{clip_id}.wav"
     reencode(wav, tmp_path / "m.wav", ac="1", **{"c:a": "pcm_s16le"})
@@ -146,6 +146,8 @@ def test_wav_with_the_wrong_channel_count(release, copy, tmp_path):
     assert findings_of(clip)[("audio", "channels")] | {"message": ""} == {
         "file": f"audio/{clip_id}.wav", "role": "audio", "field": "channels", "expected": 2, "actual": 1,
         "message": ""}
+    assert main(verify_cli(release, copy)) == 1
+    assert f"different {clip_id}: audio channels: expected 2, got 1" in capsys.readouterr().out
 
 
 def test_wav_reencoded_into_mp4(release, copy, tmp_path, capsys):

@@ -46,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="max 32x32 grey-frame mean abs difference, 0-255")
     p.add_argument("--max-missing", type=float, default=VerifyOptions.max_missing, metavar="FRACTION",
                    help="fraction of released clips allowed to be missing (link rot)")
+    p.add_argument("--workers", type=int, default=VerifyOptions.workers, metavar="N",
+                   help="clips compared at once (threads)")
     p.add_argument("--show", type=int, default=20, metavar="N", help="list up to N failing clips")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     thresholds = {"audio_correlation": args.audio_threshold, "audio_duration": args.duration_tolerance,
                   "frame_correlation": args.frame_threshold, "frame_mad": args.frame_mad}
     options = VerifyOptions(release=args.release, data=args.root, thresholds=thresholds,
-                            extract_to=args.extract_to, max_missing=args.max_missing,
+                            extract_to=args.extract_to, max_missing=args.max_missing, workers=args.workers,
                             progress=show_progress(args))
     report = verify(options)
     if args.report is not None:

@@ -48,6 +48,7 @@ from builder.io.atomic import atomic_write_json, atomic_write_text
 from builder.io.tarball import write_tar
 from builder.manifest.media_root import ANNOTATIONS, AUDIO_DIR, FRAMES_DIR, FRAMES_FULL_DIR
 from builder.manifest.membership import media_file, sha256_file
+from builder.release.croissant import DatasetInfo, MediaSet, croissant
 from builder.release.fingerprint import save_fingerprints
 from builder.release.id_manifest import id_manifest, numeric_ids, read_id_manifest, write_id_manifest
 from builder.release.metadata import Agent, recorded_days, unset_agent
@@ -140,7 +141,6 @@ def dates(options: ReleaseOptions, root: Path) -> tuple[str, str, str]:
 
 
 def build_release(manifest: pd.DataFrame, options: ReleaseOptions) -> ReleaseSummary:
-    from builder.release.croissant import croissant
     from builder.release.documents import write_documents
     from builder.release.provenance import provenance
     from builder.release.stats import compute_stats, write_figure
@@ -167,7 +167,8 @@ def build_release(manifest: pd.DataFrame, options: ReleaseOptions) -> ReleaseSum
         stats = compute_stats(numeric_ids(ids), options.version, date)
         atomic_write_json(stage / "stats.json", stats)
         write_figure(stats, stage / "class_distribution.png")
-        media_tar, media = None, ()
+        media_tar: str | None = None
+        media: tuple[MediaSet, ...] = ()
         if options.pack_media:
             media_tar = f"media-{options.version}.tar"
             write_tar(stage / media_tar, _media_members(ids, root), mtime=_epoch(date))
@@ -197,10 +198,9 @@ def build_release(manifest: pd.DataFrame, options: ReleaseOptions) -> ReleaseSum
     return ReleaseSummary(out, files + [CHECKSUMS], stats, unset)
 
 
-def dataset_info(options: ReleaseOptions, stats: dict[str, Any], created: str, modified: str, published: str):
+def dataset_info(options: ReleaseOptions, stats: dict[str, Any], created: str, modified: str,
+                 published: str) -> tuple[DatasetInfo, list[str]]:
     """The Croissant dataset properties of this release, and which of them nobody set."""
-    from builder.release.croissant import DatasetInfo
-
     description = options.description or (
         f"Rebuild of INSTRUMENT-32CLASS (Jia et al., ACM MM 2020) from AudioSet: {stats['totals']['released']} "
         f"clips of {stats['totals']['classes']} instrument classes with 3 s audio windows, video frames and "
@@ -229,10 +229,8 @@ MEDIA_KINDS = (
 )
 
 
-def media_sets(ids: pd.DataFrame):
+def media_sets(ids: pd.DataFrame) -> tuple[MediaSet, ...]:
     """The packed media's FileSets: glob patterns from the released files' own folders and suffixes."""
-    from builder.release.croissant import MediaSet
-
     released = ids[ids["released"] == 1]
     out = []
     for record_set, column, mime, data_type, text in MEDIA_KINDS:

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import tempfile
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,8 +46,9 @@ from builder.manifest.membership import sha256_file
 from builder.release.build import CHECKSUMS, FINGERPRINTS, ID_MANIFEST, read_id_manifest
 from builder.release.fingerprint import THRESHOLDS, load_fingerprints
 from builder.release.id_manifest import AUDIO_FORMAT_COLUMNS
+from builder.release.media_format import ffmpeg_decode_errors
 from builder.release.verify_exports import Item, open_layout
-from builder.release.verify_format import check_labels, check_mask, check_media, finding
+from builder.release.verify_format import check_labels, check_mask, check_media, corrupt, finding
 
 STATUSES = ("identical", "equivalent", "different", "missing")
 MEDIA_ROLES = ("audio", "frame", "frame_full")
@@ -59,8 +62,13 @@ class VerifyOptions:
     extract_to: Path | None = None
     max_missing: float = 0.0            # fraction of released clips that may be missing (link rot)
     progress: bool = True
+    # Clips compared at once. A changed file costs an FFmpeg run per frame (~0.1 s, mostly process start)
+    # and a log-mel; threads overlap them (the subprocesses and numpy release the GIL).
+    workers: int = min(8, os.cpu_count() or 1)
 
     def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise InputError(f"workers must be >= 1, got {self.workers}", field="workers")
         unknown = set(self.thresholds) - set(THRESHOLDS)
         if unknown:
             raise InputError(f"unknown threshold(s) {sorted(unknown)}; known: {sorted(THRESHOLDS)}")
@@ -181,6 +189,7 @@ def compare_clip(row: dict[str, str], items: list[Item], reference: tuple[Any, n
     found: list[dict] = []
     absent: list[str] = []
     identical = True
+    to_decode: list[tuple[Item, bytes]] = []
     for item in items:
         if item.source is None:
             absent.append(item.role.replace("_", " "))
@@ -191,9 +200,15 @@ def compare_clip(row: dict[str, str], items: list[Item], reference: tuple[Any, n
         elif item.role == "mask":
             found += check_mask(item, masks.get(row))
         elif item.role in MEDIA_ROLES:
-            same, more = check_media(item.role, item, row, reference, thresholds, result)
+            same, more, jpeg = check_media(item.role, item, row, reference, thresholds, result)
             identical &= same
             found += more
+            if jpeg is not None:
+                to_decode.append((item, jpeg))
+    if to_decode:    # one FFmpeg run for all of the clip's changed JPEGs
+        for (item, _), errors in zip(to_decode, ffmpeg_decode_errors([d for _, d in to_decode]), strict=True):
+            if errors:
+                found.append(corrupt(item.role, item, errors))
     if found:
         status = "different"
     elif absent:
@@ -237,14 +252,22 @@ def verify(options: VerifyOptions) -> VerifyReport:
         seen: set[str] = set()
         bar = tqdm(total=len(layout.expected), desc="verify", unit="clip", disable=not options.progress,
                    dynamic_ncols=True, file=sys.stderr)
-        with bar:
+
+        def unique() -> Iterator[tuple[str, list[Item]]]:
             for clip_id, items in layout.items():
                 if clip_id in seen:
                     layout.findings.append(finding("clip", clip_id, "clip_id", "once", "twice",
                                                    f"clip {clip_id} occurs twice in the export"))
                     continue
                 seen.add(clip_id)
-                report.clips.append(compare_clip(rows[clip_id], items, prints[clip_id], thresholds, masks))
+                yield clip_id, items
+
+        def compare(pair: tuple[str, list[Item]]) -> dict[str, Any]:
+            return compare_clip(rows[pair[0]], pair[1], prints[pair[0]], thresholds, masks)
+
+        with bar, ThreadPoolExecutor(options.workers) as pool:
+            for result in _bounded_map(pool, compare, unique(), 2 * options.workers):
+                report.clips.append(result)
                 bar.update()
         for clip_id in layout.expected:
             if clip_id not in seen:
@@ -256,6 +279,17 @@ def verify(options: VerifyOptions) -> VerifyReport:
     order = {c: n for n, c in enumerate(released["clip_id"])}
     report.clips.sort(key=lambda c: order[c["clip_id"]])
     return report
+
+
+def _bounded_map(pool: ThreadPoolExecutor, fn, items: Iterator, ahead: int) -> Iterator:
+    """``pool.map`` in order, but reading at most ``ahead`` items ahead (a shard's bytes stay few in memory)."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def write_report(report: VerifyReport, path: Path, max_missing: float = 0.0) -> None:

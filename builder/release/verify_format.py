@@ -33,7 +33,7 @@ from builder.release.fingerprint import (
     frame_similarity,
 )
 from builder.release.id_manifest import AUDIO_FORMAT_COLUMNS, FRAME_FORMAT_COLUMNS, FULL_FORMAT_COLUMNS
-from builder.release.media_format import audio_format, decode_errors, image_format, read_bytes
+from builder.release.media_format import audio_format, image_format, read_bytes, structure_errors
 from builder.release.verify_exports import Item
 
 HASH_COLUMNS = {"audio": "audio_sha256", "frame": "frame_sha256", "frame_full": "frame_full_sha256"}
@@ -74,12 +74,22 @@ def _format_findings(role: str, item: Item, expected: dict[str, Any], actual: di
             if actual.get(key) != value]
 
 
+def corrupt(role: str, item: Item, errors: list[str]) -> dict[str, Any]:
+    text = "; ".join(errors[:3])
+    return finding(role, item.name, "decode", "no decoder errors", text,
+                   f"{role.replace('_', ' ')} is corrupt (decoder: {text})")
+
+
 def check_media(role: str, item: Item, row: dict[str, str], reference: tuple[Any, np.ndarray],
-                thresholds: dict[str, float], result: dict[str, Any]) -> tuple[bool, list[dict]]:
-    """(identical?, findings) of one audio / frame / full-frame item; measurements go into ``result``."""
+                thresholds: dict[str, float], result: dict[str, Any]) -> tuple[bool, list[dict], bytes | None]:
+    """(identical?, findings, JPEG bytes still to decode with FFmpeg) of one audio / frame / full-frame item.
+
+    Measurements go into ``result``. The FFmpeg decode is left to the caller, which runs it once for all of a
+    clip's JPEGs (:func:`builder.release.media_format.ffmpeg_decode_errors`).
+    """
     data = read_bytes(item.source)  # type: ignore[arg-type]
     if hashlib.sha256(data).hexdigest() == row.get(HASH_COLUMNS[role], ""):
-        return True, []
+        return True, [], None
     expected = expected_format(role, row)
     found: list[dict] = []
     if role == "audio":
@@ -100,16 +110,16 @@ def check_media(role: str, item: Item, row: dict[str, str], reference: tuple[Any
                                                       f"{thresholds['audio_duration']}"))
         except FingerprintError as exc:
             found.append(finding(role, item.name, "decode", "decodable audio", str(exc), f"unreadable audio: {exc}"))
-        return False, found
+        return False, found, None
     actual = image_format(data)
     found += _format_findings(role, item, expected, actual)
     if "error" in actual:
         return False, [finding(role, item.name, "decode", "an image", actual["error"],
-                               f"unreadable {role.replace('_', ' ')}: {actual['error']}")]
-    errors = decode_errors(data, str(actual.get("container")))
+                               f"unreadable {role.replace('_', ' ')}: {actual['error']}")], None
+    container = str(actual.get("container"))
+    errors = structure_errors(data, container)
     if errors:
-        found.append(finding(role, item.name, "decode", "no decoder errors", "; ".join(errors[:3]),
-                             f"{role.replace('_', ' ')} is corrupt (decoder: {'; '.join(errors[:3])})"))
+        found.append(corrupt(role, item, errors))
     try:
         corr, mad = frame_similarity(reference[1], frame_fingerprint(data, crop_square=role == "frame_full"))
         prefix = "frame" if role == "frame" else "frame_full"
@@ -123,7 +133,7 @@ def check_media(role: str, item: Item, row: dict[str, str], reference: tuple[Any
                                  f"{prefix} mean abs difference {mad:.1f} > {thresholds['frame_mad']}"))
     except FingerprintError as exc:
         found.append(finding(role, item.name, "decode", "a decodable image", str(exc), f"unreadable frame: {exc}"))
-    return False, found
+    return False, found, (data if container == "jpeg" and not errors else None)
 
 
 def check_mask(item: Item, expected: np.ndarray | None) -> list[dict]:

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import ffmpeg
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # the test suite's local HTTP server
@@ -30,7 +32,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the test suite's local HTTP server
 from builder.demo.videos import SynthSpec, synth_clip  # noqa: E402
 from builder.fetch.options import DEFAULT_OUTPUT_ARGS, FetchOptions  # noqa: E402
 from builder.fetch.stage import fetch  # noqa: E402
-from builder.media.ffmpeg import check_clip, probe  # noqa: E402
+from builder.media.ffmpeg import check_clip, ffmpeg_argv, probe  # noqa: E402
 from support.http_server import LocalHTTPServer  # noqa: E402
 from support.media import manifest_rows, ytid_for  # noqa: E402
 
@@ -63,11 +65,15 @@ def cli(manifest, root: Path, server) -> float:
 
 def floor(manifest, root: Path, server) -> float:
     """The work both paths share, without yt-dlp: FFmpeg's exact section cut over HTTP + the ffprobe check."""
+    # DEFAULT_OUTPUT_ARGS is the "-name value" fragment yt-dlp splices in; as output options here.
+    output_options = dict(zip((name.lstrip("-") for name in DEFAULT_OUTPUT_ARGS[::2]), DEFAULT_OUTPUT_ARGS[1::2],
+                              strict=True))
     start = time.perf_counter()
     for row in manifest.itertuples():
         out = root / f"{row.clip_id}.mp4"
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", str(row.start), "-t", str(row.end - row.start),
-                        "-i", server.url(f"/v/{row.ytid}.mp4"), *DEFAULT_OUTPUT_ARGS, "-f", "mp4", str(out)],
+        # -ss/-t as input options: FFmpeg seeks in the input instead of decoding up to the cut.
+        source = ffmpeg.input(server.url(f"/v/{row.ytid}.mp4"), ss=str(row.start), t=str(row.end - row.start))
+        subprocess.run(ffmpeg_argv(source.output(str(out), f="mp4", **output_options), "-v", "error", "-y"),
                        check=True)
         assert check_clip(probe(out), row.end - row.start, 0.5) is None
     return time.perf_counter() - start

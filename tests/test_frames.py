@@ -5,6 +5,7 @@ import math
 import subprocess
 
 import cv2
+import ffmpeg
 import numpy as np
 import pytest
 
@@ -12,7 +13,7 @@ from builder.commands.main import main
 from builder.demo.videos import grey_to_index_mod20, second_colour
 from builder.errors import InputError
 from builder.manifest.schema import read_manifest, write_manifest
-from builder.media.ffmpeg import probe
+from builder.media.ffmpeg import ffmpeg_argv, ffprobe_argv, probe
 from builder.media.frames import FrameOptions, centre_square, frame_flags, frame_times, frames, grab_frames
 from support.media import by_name, media_manifest
 
@@ -32,8 +33,8 @@ def root_and_manifest(tmp_path, media):
 def expected_frame(path, t):
     """(second colour, frame index mod 20) of the frame on screen at t, from the stream's start time and fps."""
     video = probe(path).video
-    start = float(subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-                                  "stream=start_time", "-of", "csv=p=0", str(path)],
+    start = float(subprocess.run(ffprobe_argv(path, "-select_streams", "v:0", "-show_entries", "stream=start_time",
+                                              "-of", "csv=p=0"),
                                  capture_output=True, text=True, check=True).stdout.strip() or 0)
     index = math.floor((t - start) * video.fps + 1e-9)
     return second_colour(int(index / video.fps + 1e-9)), index % 20
@@ -88,8 +89,10 @@ def test_frame_pixels_equal_ffmpeg_accurate_seek(media):
     for (rgb, pts), t in zip(grab_frames(path, times), times, strict=True):
         h, w, _ = rgb.shape
         # ffmpeg -ss T yields the first frame with pts >= T, so ask it for the pts we say is on screen.
-        raw = subprocess.run(["ffmpeg", "-v", "error", "-ss", f"{pts}", "-i", str(path), "-frames:v", "1",
-                              "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"], capture_output=True, check=True).stdout
+        # -ss as an input option: FFmpeg's accurate seek (decodes from the keyframe before T, drops earlier frames).
+        grab = ffmpeg.input(str(path), ss=f"{pts}").output("pipe:1", f="rawvideo", pix_fmt="rgb24",
+                                                            **{"frames:v": "1"})
+        raw = subprocess.run(ffmpeg_argv(grab, "-v", "error"), capture_output=True, check=True).stdout
         reference = np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3)
         assert np.abs(rgb.astype(int) - reference.astype(int)).mean() < 1.0, t
         assert pts == pytest.approx(math.floor(t * 10 + 1e-9) / 10)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from builder.demo.zeroshot_set import SyntheticSpec, class_layout, generate_synthetic_set, render_class_video
+from builder.media.ffmpeg import ffprobe_argv
 from model.network.checkpoint import model_from_checkpoint
 from model.training.cli import main
 from model.training.data import load_eval_image, load_waveform, read_media_manifest
@@ -73,8 +74,8 @@ def test_rule_is_in_the_media_and_no_label_in_names(tmp_path) -> None:
 
 def test_class_video_has_tone_and_picture(tmp_path) -> None:
     path = render_class_video(tmp_path / "-abcdefghij.mp4", 0.5, seed=3, seconds=2.0, fps=5, size=64)
-    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name,duration",
-                            "-of", "json", str(path)], capture_output=True, text=True, check=True)
+    probe = subprocess.run(ffprobe_argv(path, "-show_entries", "stream=codec_type,codec_name,duration", "-of", "json"),
+                           capture_output=True, text=True, check=True)
     streams = {s["codec_type"]: s for s in json.loads(probe.stdout)["streams"]}
     assert streams["video"]["codec_name"] == "h264" and streams["audio"]["codec_name"] == "aac"
     assert abs(float(streams["video"]["duration"]) - 2.0) < 0.3

@@ -18,9 +18,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import ffmpeg
 import numpy as np
 
-from builder.media.ffmpeg import FFMPEG
+from builder.media.ffmpeg import ffmpeg_argv
 
 PALETTE = ((230, 30, 30), (30, 200, 40), (40, 60, 230), (230, 220, 40), (220, 40, 220),
            (40, 210, 220), (240, 140, 20), (130, 30, 200), (120, 120, 120), (250, 250, 250))
@@ -55,14 +56,16 @@ class SynthSpec:
     gop_seconds: float = 2.0             # keyframe interval
 
 
-_VIDEO_OPTS = {
-    "libx264": ["-preset", "ultrafast", "-crf", "12", "-pix_fmt", "yuv420p"],
-    "libvpx-vp9": ["-deadline", "realtime", "-cpu-used", "8", "-b:v", "0", "-crf", "20", "-pix_fmt", "yuv420p"],
-    "libvpx": ["-deadline", "realtime", "-cpu-used", "8", "-b:v", "2M", "-pix_fmt", "yuv420p"],
-    "mpeg4": ["-q:v", "2", "-pix_fmt", "yuv420p"],
+# Encoder options per codec, as FFmpeg output options (name without the dash -> value).
+_VIDEO_OPTS: dict[str, dict[str, str]] = {
+    "libx264": {"preset": "ultrafast", "crf": "12", "pix_fmt": "yuv420p"},
+    "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8", "b:v": "0", "crf": "20", "pix_fmt": "yuv420p"},
+    "libvpx": {"deadline": "realtime", "cpu-used": "8", "b:v": "2M", "pix_fmt": "yuv420p"},
+    "mpeg4": {"q:v": "2", "pix_fmt": "yuv420p"},
 }
-_AUDIO_OPTS = {"aac": ["-b:a", "160k"], "libopus": ["-b:a", "128k"], "libmp3lame": ["-b:a", "160k"],
-               "libvorbis": ["-q:a", "5"], "pcm_s16le": []}
+_AUDIO_OPTS: dict[str, dict[str, str]] = {
+    "aac": {"b:a": "160k"}, "libopus": {"b:a": "128k"}, "libmp3lame": {"b:a": "160k"},
+    "libvorbis": {"q:a": "5"}, "pcm_s16le": {}}
 
 
 def synth_audio(spec: SynthSpec) -> np.ndarray:
@@ -89,6 +92,27 @@ def synth_frames(spec: SynthSpec):
         yield frame.tobytes()
 
 
+def synth_argv(path: Path, spec: SynthSpec, wav: Path | None) -> list[str]:
+    """The FFmpeg command that encodes raw RGB frames from stdin (if video) and ``wav`` (if audio) to ``path``."""
+    streams = []
+    options: dict[str, str] = {}
+    if spec.vcodec is not None:
+        frames = ffmpeg.input("pipe:0", f="rawvideo", pix_fmt="rgb24", s=f"{spec.width}x{spec.height}",
+                              r=f"{spec.fps:g}")
+        streams.append(frames.video)
+        options.update({"c:v": spec.vcodec, **_VIDEO_OPTS.get(spec.vcodec, {}),
+                        "g": str(max(1, int(round(spec.gop_seconds * spec.fps))))})
+    if spec.acodec is not None:
+        if wav is None:
+            raise ValueError("an audio stream needs its WAV source")
+        streams.append(ffmpeg.input(str(wav)).audio)
+        options.update({"c:a": spec.acodec, **_AUDIO_OPTS.get(spec.acodec, {})})
+    if path.suffix in (".mp4", ".m4a", ".mov"):
+        options["movflags"] = "+faststart"
+    options["t"] = f"{spec.duration:g}"
+    return ffmpeg_argv(ffmpeg.output(*streams, str(path.resolve()), **options), "-v", "error", "-y")
+
+
 def synth_clip(path: str | os.PathLike, spec: SynthSpec = SynthSpec()) -> Path:
     """Write a clip to ``path`` (container from the suffix); returns the path."""
     import soundfile  # local: only needed when audio is generated
@@ -98,22 +122,11 @@ def synth_clip(path: str | os.PathLike, spec: SynthSpec = SynthSpec()) -> Path:
     if spec.vcodec is None and spec.acodec is None:
         raise ValueError("a clip needs at least one stream")
     with tempfile.TemporaryDirectory() as tmp:
-        args = [FFMPEG, "-v", "error", "-y"]
-        if spec.vcodec is not None:
-            args += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{spec.width}x{spec.height}",
-                     "-r", f"{spec.fps:g}", "-i", "pipe:0"]
+        wav = None
         if spec.acodec is not None:
             wav = Path(tmp) / "audio.wav"
             soundfile.write(wav, synth_audio(spec), spec.sample_rate, subtype="FLOAT")
-            args += ["-i", str(wav)]
-        if spec.vcodec is not None:
-            args += ["-map", "0:v", "-c:v", spec.vcodec, *_VIDEO_OPTS.get(spec.vcodec, []),
-                     "-g", str(max(1, int(round(spec.gop_seconds * spec.fps))))]
-        if spec.acodec is not None:
-            args += ["-map", f"{1 if spec.vcodec else 0}:a", "-c:a", spec.acodec, *_AUDIO_OPTS.get(spec.acodec, [])]
-        if path.suffix in (".mp4", ".m4a", ".mov"):
-            args += ["-movflags", "+faststart"]
-        args += ["-t", f"{spec.duration:g}", str(path.resolve())]
+        args = synth_argv(path, spec, wav)
         log_path = Path(tmp) / "ffmpeg.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(args, stdin=subprocess.PIPE if spec.vcodec else subprocess.DEVNULL, stderr=log)

@@ -25,6 +25,7 @@ from PIL import Image
 
 from builder.manifest.media_root import AUDIO_DIR, FRAMES_DIR, MediaRoot
 from builder.manifest.schema import write_manifest
+from builder.media.ffmpeg import ffmpeg_argv
 
 ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
 
@@ -151,6 +152,17 @@ def generate_synthetic_set(out_dir: str | os.PathLike, spec: SyntheticSpec = Syn
     return write_manifest(manifest, layout.manifest)
 
 
+def class_video_argv(out: Path, wav: Path, *, fps: int, size: int) -> list[str]:
+    """The FFmpeg command that muxes raw RGB frames from stdin with ``wav`` into H.264 + AAC at ``out``."""
+    import ffmpeg  # local, like subprocess below: only rendering needs it
+
+    frames = ffmpeg.input("pipe:0", f="rawvideo", pix_fmt="rgb24", s=f"{size}x{size}", r=str(fps))
+    graph = ffmpeg.output(frames.video, ffmpeg.input(str(wav)).audio, str(out),
+                          **{"c:v": "libx264", "pix_fmt": "yuv420p", "g": str(fps), "c:a": "aac", "b:a": "128k"},
+                          shortest=None)  # None: a flag without a value
+    return ffmpeg_argv(graph, "-nostdin", "-hide_banner", "-loglevel", "error", "-y")
+
+
 def render_class_video(path: str | os.PathLike, position: float, seed: int, *, seconds: float = 10.0,
                        fps: int = 10, size: int = 160, sample_rate: int = 44100) -> Path:
     """An MP4 (H.264 + AAC) of one synthetic class: its tone and its disk moving across the frame.
@@ -170,10 +182,7 @@ def render_class_video(path: str | os.PathLike, position: float, seed: int, *, s
         wav = Path(tmp) / "tone.wav"
         write_wav(wav, tone(position, rng, sample_rate, seconds), sample_rate)
         partial = Path(tmp) / f"video{out.suffix or '.mp4'}"
-        command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-                   "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{size}x{size}", "-r", str(fps), "-i", "pipe:0",
-                   "-i", str(wav), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", str(fps),
-                   "-c:a", "aac", "-b:a", "128k", "-shortest", str(partial)]
+        command = class_video_argv(partial, wav, fps=fps, size=size)
         process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         assert process.stdin is not None
         try:

@@ -2,6 +2,10 @@
 
 ``probe`` runs the ffprobe binary (an argument list, never a shell string) and
 returns what the stages check: which streams a file has and how long it is.
+Every FFmpeg command line in the project is built here from an ffmpeg-python
+graph (:func:`ffmpeg_argv`) and every ffprobe one by :func:`ffprobe_argv`;
+the callers run them with :mod:`subprocess`, so timeouts, pipes and error
+messages stay under their control.
 Audio decoding uses torchcodec's in-process FFmpeg bindings because spawning
 ``ffmpeg`` per clip costs 40-120 ms (measured on a 2-core CPU), more than the whole
 per-clip budget of the trim stage.
@@ -13,10 +17,15 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # ffmpeg-python: only its graph objects pass through here
+    from ffmpeg.nodes import OutputStream
 
 FFPROBE = os.environ.get("LLINET_FFPROBE", "ffprobe")
 FFMPEG = os.environ.get("LLINET_FFMPEG", "ffmpeg")
@@ -70,14 +79,38 @@ def tools_available() -> bool:
     return shutil.which(FFPROBE) is not None and shutil.which(FFMPEG) is not None
 
 
+def ffmpeg_argv(stream: OutputStream, *global_options: str) -> list[str]:
+    """The argument list that runs an ffmpeg-python output graph with the configured FFmpeg binary.
+
+    ``global_options`` (``"-v", "error", "-y"``, ...) come right after the binary, where FFmpeg's
+    synopsis puts them; ffmpeg-python's ``.global_args()``/``.overwrite_output()`` would append them
+    after the last output instead. ffmpeg-python writes each file's options in sorted order, which
+    FFmpeg does not care about as long as no option repeats within one file.
+    """
+    return stream.compile(cmd=[FFMPEG, *global_options])
+
+
+def ffprobe_argv(target: str | os.PathLike, *options: str) -> list[str]:
+    """The argument list that runs the configured ffprobe on ``target``: ``-v error``, ``options``, ``target``.
+
+    Built by hand because ffmpeg-python models FFmpeg graphs only: its ``ffmpeg.probe`` starts
+    the process itself (no timeout, its own error type), so it has no ffprobe command to compile.
+    """
+    return [FFPROBE, "-v", "error", *options, os.fspath(target)]
+
+
+def probe_argv(target: str, extra_args: Sequence[str] = ()) -> list[str]:
+    """What :func:`probe` runs: streams and format of ``target`` as JSON."""
+    return ffprobe_argv(target, "-print_format", "json", "-show_format", "-show_streams", *extra_args)
+
+
 def probe(path_or_url: str | os.PathLike, *, timeout: float = 60.0,
           extra_args: list[str] | None = None) -> MediaInfo:
     """Streams and duration of a file or URL; raises :class:`MediaError` if unreadable."""
     target = os.fspath(path_or_url)
     if not _is_url(target):
         target = os.path.abspath(target)  # never starts with "-", so never read as an option
-    args = [FFPROBE, "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-            *(extra_args or []), target]
+    args = probe_argv(target, extra_args or ())
     try:
         done = subprocess.run(args, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:

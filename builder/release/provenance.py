@@ -30,7 +30,7 @@ from builder.manifest.media_root import MediaRoot
 from builder.manifest.membership import sha256_file
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "librosa", "soundfile", "pillow", "opencv-python-headless",
-            "pycocotools", "matplotlib", "torch", "torchaudio", "torchcodec", "yt-dlp")
+            "pycocotools", "matplotlib", "torch", "torchaudio", "torchcodec", "yt-dlp", "ffmpeg-python")
 SMALL_REPORT = 64 * 1024
 
 
@@ -45,6 +45,7 @@ def tool_versions() -> dict[str, Any]:
             out[name] = None
     for label, binary in (("ffmpeg", FFMPEG), ("ffprobe", FFPROBE)):
         try:
+            # A bare "-version" query, no graph: nothing for ffmpeg-python to build.
             result = subprocess.run([binary, "-version"], capture_output=True, text=True, timeout=30, check=False)
             out[label] = result.stdout.splitlines()[0].strip() if result.stdout else None
         except (OSError, subprocess.TimeoutExpired):

@@ -32,6 +32,10 @@ class _Stop(Exception):
     pass
 
 
+class _Unwalked(Exception):
+    """Nothing to say: a JPEG this walk does not model (e.g. Motion-JPEG relying on the default tables)."""
+
+
 def _tables(counts: bytes, symbols: bytes) -> tuple[list[int], list[int]]:
     """(code length, symbol) for every 16-bit window; length 0 where no code matches."""
     lengths = np.zeros(1 << PEEK, np.uint8)
@@ -90,6 +94,8 @@ def scan_errors(data: bytes) -> list[str]:
     """What is wrong with a sequential JPEG's entropy-coded data; [] when it is clean or not walked."""
     try:
         return _scan(data)
+    except _Unwalked:
+        return []
     except _Stop as exc:
         return [f"Corrupt JPEG data: {exc}"]
     except (IndexError, ValueError, KeyError) as exc:   # a header that points past the data or at nothing
@@ -153,6 +159,8 @@ def _check_scan(data: bytes, start: int, header: bytes, frame: dict, tables: dic
     hmax = max(h for h, _ in comps.values())
     vmax = max(v for _, v in comps.values())
     scan = [(header[1 + 2 * c], header[2 + 2 * c] >> 4, header[2 + 2 * c] & 15) for c in range(header[0])]
+    if any((0, dc) not in tables or (1, ac) not in tables for _, dc, ac in scan):
+        raise _Unwalked()            # no DHT for this scan: the decoder's defaults (Motion-JPEG), not modelled
     if len(scan) == 1:                          # non-interleaved: one block per MCU over the component's own grid
         h, v = comps[scan[0][0]]
         width = -(-frame["width"] * h // hmax)

@@ -226,3 +226,21 @@ def test_gzsl_val_unseen_has_no_place_in_the_official_layout(built, tmp_path, ca
     wds = tmp_path / "wds"
     assert main(["export", "--root", str(root), "--format", "webdataset", "--no-progress", "--out", str(wds)]) == 0
     assert run(rel, wds).counts()["identical"] == 14
+
+
+def test_a_release_made_before_formats_were_recorded(release, exports, tmp_path):
+    """Older ID manifests have no format columns: verify still checks bytes, decoding, content and masks."""
+    import hashlib
+
+    from builder.release.id_manifest import AUDIO_FORMAT_COLUMNS, FRAME_FORMAT_COLUMNS, FULL_FORMAT_COLUMNS
+
+    old = tmp_path / "old"
+    shutil.copytree(release, old)
+    ids = pd.read_csv(old / "clips.csv", dtype=str, keep_default_na=False)
+    ids.drop(columns=[*AUDIO_FORMAT_COLUMNS, *FRAME_FORMAT_COLUMNS, *FULL_FORMAT_COLUMNS]).to_csv(
+        old / "clips.csv", index=False, lineterminator="\n")
+    listed = [line.split("  ", 1)[1] for line in (old / "SHA256SUMS").read_text().splitlines()]
+    (old / "SHA256SUMS").write_text("".join(f"{hashlib.sha256((old / n).read_bytes()).hexdigest()}  {n}\n"
+                                            for n in listed))
+    report = run(old, exports / "webdataset")
+    assert report.counts()["identical"] == 14 and any("records no file formats" in n for n in report.notes)

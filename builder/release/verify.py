@@ -170,11 +170,17 @@ class ReleaseMasks:
     def get(self, row: dict[str, str]) -> np.ndarray | None:
         from builder.export.masks import mask_for_frame
 
-        if self.index is None or row["clip_id"] not in self.index or not row.get("frame_width"):
+        if self.index is None or row["clip_id"] not in self.index:
             return None
-        full = ((int(row["frame_full_width"]), int(row["frame_full_height"]))
-                if row.get("frame_full_width") else None)
-        return mask_for_frame(self.index, row["clip_id"], row["class"], int(row["frame_width"]), full)
+        if row.get("frame_width"):
+            side = int(row["frame_width"])
+            full = ((int(row["frame_full_width"]), int(row["frame_full_height"]))
+                    if row.get("frame_full_width") else None)
+        else:  # a release made before frame sizes were recorded: the annotated image's own size tells
+            image = self.index.images[row["clip_id"]]
+            width, height = int(image["width"]), int(image["height"])
+            side, full = min(width, height), ((width, height) if width != height else None)
+        return mask_for_frame(self.index, row["clip_id"], row["class"], side, full)
 
 
 def compare_clip(row: dict[str, str], items: list[Item], reference: tuple[Any, np.ndarray],

@@ -42,10 +42,11 @@ MINIMAL = {
     "release": ["--version", "1.0.0", "--root", "r", "--out", "o"],
     "verify": ["--release", "rel", "--root", "r"],
     "demo": [],
+    "doctor": [],
 }
-READS_MEDIA_ROOT = {"fetch", "trim", "frames", "curate", "annotate import", "annotate tasks", "annotate preview",
+READS_MEDIA_ROOT = {"doctor", "fetch", "trim", "frames", "curate", "annotate import", "annotate tasks", "annotate preview",
                     "review", "export", "release", "verify"}
-MANIFEST_FOLDER = {"select", "split", "fetch", "curate", "annotate import", "annotate tasks", "annotate preview",
+MANIFEST_FOLDER = {"doctor", "select", "split", "fetch", "curate", "annotate import", "annotate tasks", "annotate preview",
                    "review", "release"}
 
 

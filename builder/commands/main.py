@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "builder.commands.release",
     "builder.commands.verify",
     "builder.commands.demo",
+    "builder.commands.doctor",
 )
 
 

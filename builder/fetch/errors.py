@@ -47,7 +47,8 @@ _TRANSIENT_MESSAGES: tuple[tuple[re.Pattern, str], ...] = tuple(
         (r"connection (?:reset|refused|aborted)|remote end closed|broken pipe|reset by peer", "connection"),
         (r"incompleteread|bytes read|incomplete", "incomplete"),
         (r"ffmpeg exited with code", "download_failed"),
-        (r"temporary failure|name resolution|network is unreachable", "network"),
+        (r"temporary failure|name resolution|network is unreachable|name or service not known"
+         r"|nodename nor servname|no address associated|failed to resolve|no route to host", "network"),
     ))
 
 

@@ -1,0 +1,1 @@
+"""``llinet-build doctor``: checks, one line each, that a real fetch has what it needs."""

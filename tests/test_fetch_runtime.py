@@ -97,6 +97,10 @@ def test_warning_classes_match_ytdlp_wording():
     assert warning_class("[youtube] x: Signature solving failed: Some formats may be missing.") == "challenge_failed"
     assert warning_class("[youtube] [jsc] Remote component challenge solver script (deno) was skipped. It may be "
                          "required to solve JS challenges.") == "ejs_missing"
+    # The EJS scripts of another release than this yt-dlp's (a bare `pip install -U yt-dlp`).
+    assert warning_class("[youtube] [jsc:deno] Challenge solver core script version 0.7.0 is not supported "
+                         "(source: python package, variant: ScriptVariant.MINIFIED, supported version: 0.8.0)"
+                         ) == "ejs_missing"
     assert warning_class("Only images are available for download. use --list-formats to see them") == "no_formats"
     assert warning_class("[youtube] x: Some formats are unusual") == "other"
     assert classify_message("ERROR: [youtube] x: No video formats found!").error_class == "no_format"

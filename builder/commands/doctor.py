@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the fetch's distributor (ray: check that Ray is installed)")
     p.add_argument("--online", action="store_true",
                    help="extract one AudioSet video's formats from YouTube (offline: 'cannot reach', no failure)")
-    p.add_argument("--url-template", default=FetchOptions.url_template, help="URL per clip, as for fetch")
+    p.add_argument("--url-template", default=FetchOptions.url_template, metavar="URL",
+                   help="URL per clip, as for fetch")
     p.add_argument("--extractor", default=d.extractor, metavar="MODULE:CLASS",
                    help="force this yt-dlp extractor class, as for fetch")
     p.add_argument("--timeout", type=float, default=d.timeout, metavar="S", help="network timeout of --online")

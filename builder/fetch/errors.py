@@ -57,7 +57,8 @@ _TRANSIENT_MESSAGES: tuple[tuple[re.Pattern, str], ...] = tuple(
 WARNING_CLASSES: tuple[tuple[re.Pattern, str], ...] = tuple(
     (re.compile(p, re.IGNORECASE), c) for p, c in (
         (r"no supported javascript runtime", "js_runtime"),
-        (r"remote components? .{0,120}(?:was|were) skipped", "ejs_missing"),
+        (r"remote components? .{0,120}(?:was|were) skipped|challenge solver .{0,60}script version .{0,80}"
+         r"is not supported|no usable challenge solver", "ejs_missing"),
         (r"(?:n challenge|signature) solving failed", "challenge_failed"),
         (r"only images are available|requested format is not available", "no_formats"),
         (r"po token", "po_token"),

@@ -100,14 +100,15 @@ def read_mono(path: Path) -> tuple[np.ndarray, int]:
 def render(source: StripSource) -> bytes:
     samples, rate = read_mono(source.path)
     duration = source.duration or len(samples) / rate
-    # Column c covers seconds [c, c + 1) * duration / WIDTH of the segment.
+    # Column c covers seconds [c, c + 1) * duration / WIDTH of the segment; its level is the peak of
+    # the samples there (NaN where the file has none). The columns the file covers are contiguous.
     edges = np.round((np.arange(WIDTH + 1) * duration / WIDTH - source.offset) * rate).astype(np.int64)
+    starts, ends = np.clip(edges[:-1], 0, len(samples)), np.clip(edges[1:], 0, len(samples))
+    covered = np.flatnonzero(ends > starts)
     level = np.full(WIDTH, np.nan)
-    inside = (edges[1:] > 0) & (edges[:-1] < len(samples))
-    magnitude = np.abs(samples)
-    for c in np.flatnonzero(inside):
-        piece = magnitude[max(edges[c], 0):min(max(edges[c + 1], edges[c] + 1), len(samples))]
-        level[c] = float(piece.max()) if piece.size else 0.0
+    if covered.size:
+        magnitude = np.abs(samples[:ends[covered[-1]]])
+        level[covered] = np.maximum.reduceat(magnitude, starts[covered])
     with np.errstate(divide="ignore"):
         db = 20 * np.log10(np.where(np.isnan(level), 0.0, level))
     height = np.clip((db - FLOOR_DB) / -FLOOR_DB, 0, 1) * (HEIGHT / 2 - 1)
@@ -125,5 +126,5 @@ def render(source: StripSource) -> bytes:
     image = Image.fromarray(pixels, mode="P")
     image.putpalette([v for rgb in PALETTE for v in rgb])
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    image.save(buffer, format="PNG")
     return buffer.getvalue()

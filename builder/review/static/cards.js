@@ -23,8 +23,7 @@ function strip(clip, previous) {
   } else {
     windowBox.hidden = true;
   }
-  const head = el("div", { class: "playhead", hidden: true, "aria-hidden": "true" });
-  return el("div", { class: "strip" }, image, windowBox, head);
+  return el("div", { class: "strip" }, image, windowBox);   // the playhead is added while it plays
 }
 
 // `previous`: the card this one replaces; its images are reused so nothing is fetched again.

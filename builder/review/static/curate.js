@@ -179,7 +179,11 @@ export class Curation {
     $("#more").textContent = `Show ${Math.min(more, PAGE)} more (${more} hidden)`;
     this.renderCounts();
     this.renderSummary();
-    this.restoreFocus(restore);
+    // Focusing forces a layout of the whole grid at once: leave it to the next frame, unless the
+    // reviewer has put the focus somewhere else by then.
+    requestAnimationFrame(() => {
+      if (!document.activeElement || document.activeElement === document.body) this.restoreFocus(restore);
+    });
   }
 
   renderSummary() {

@@ -14,11 +14,24 @@ function nodesOf(id) {
   return id ? document.querySelectorAll(`[data-id="${CSS.escape(id)}"]`) : [];
 }
 
+// The playhead of a card's strip, made when first needed (most cards never play).
+function playheads(node) {
+  const strip = node.querySelector(".strip");
+  if (strip && !strip.querySelector(".playhead")) {
+    const head = document.createElement("div");
+    head.className = "playhead";
+    head.hidden = true;
+    head.setAttribute("aria-hidden", "true");
+    strip.append(head);
+  }
+  return node.querySelectorAll(".playhead");
+}
+
 function showPlaying(id, on) {
   for (const node of nodesOf(id)) {
     node.classList.toggle("playing", on);
     for (const button of node.querySelectorAll("[data-action=play]")) button.setAttribute("aria-pressed", String(on));
-    for (const head of node.querySelectorAll(".playhead")) head.hidden = !on;
+    for (const head of playheads(node)) head.hidden = !on;
   }
   cancelAnimationFrame(frame);
   if (on) frame = requestAnimationFrame(tick);
@@ -32,7 +45,7 @@ function tick() {
   const span = segmentSeconds(clip) || player.duration || 1;
   const at = Math.min(100, Math.max(0, (100 * (offset + player.currentTime)) / span));
   for (const node of nodesOf(playing)) {
-    for (const head of node.querySelectorAll(".playhead")) {
+    for (const head of playheads(node)) {
       head.style.left = `${at}%`;
       head.dataset.time = (offset + player.currentTime).toFixed(2);
     }
@@ -78,7 +91,7 @@ export function toggleAudio(id) {
 export function markPlaying(node) {
   if (node.dataset.id === playing && !player.paused) {
     node.classList.add("playing");
-    for (const head of node.querySelectorAll(".playhead")) head.hidden = false;
+    for (const head of playheads(node)) head.hidden = false;
     for (const button of node.querySelectorAll("[data-action=play]")) button.setAttribute("aria-pressed", "true");
   }
 }

@@ -15,7 +15,7 @@ from builder.fetch.runtime import JS_RUNTIMES
 from builder.fetch.stage import FetchOptions, fetch
 from builder.manifest.media_root import CLIPS_DIR
 from builder.manifest.media_root import MANIFEST as MANIFEST_NAME
-from builder.manifest.schema import read_manifest, read_manifest_dir, write_manifest
+from builder.manifest.schema import read_manifest, read_manifest_dir, refuse_lossy_overwrite, write_manifest
 from builder.media.stage import StageRunOptions
 
 EXIT_HALTED = 3
@@ -25,9 +25,11 @@ CLI_WORKERS = 4
 log = logging.getLogger(__name__)
 
 
-def load_manifests(paths: list[Path]) -> tuple[pd.DataFrame, str]:
-    """Read manifest CSVs or manifest folders (clips.csv + reserve.csv) into one frame."""
-    parts = [read_manifest_dir(p) if p.is_dir() else read_manifest(p) for p in paths]
+def load_manifests(paths: list[Path], *, strict: bool = False) -> tuple[pd.DataFrame, str]:
+    """Read manifest CSVs or manifest folders (clips.csv + reserve.csv) into one frame.
+
+    ``strict``: the media stages' row checks too (segment length, clip ID = ytid + start)."""
+    parts = [read_manifest_dir(p, strict=strict) if p.is_dir() else read_manifest(p, strict=strict) for p in paths]
     df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     dupes = df["clip_id"][df["clip_id"].duplicated()]
     if len(dupes):
@@ -105,13 +107,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="clips per class (default: the number initially selected in that class)")
     p.add_argument("--extractor", default=d.extractor, metavar="MODULE:CLASS",
                    help="force this yt-dlp extractor class (custom mirrors with their own metadata API)")
+    p.add_argument("--allow-drop-rows", action="store_true",
+                   help="write the output manifest even if it lacks rows of the one already there "
+                        "(their trim/frames columns are lost); refused otherwise")
     add_youtube_args(p)
     add_distributor_args(p, FetchOptions, workers=CLI_WORKERS)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    manifest, source = load_manifests(list(args.manifest_dir or []) + list(args.manifest or []))
+    manifest, source = load_manifests(list(args.manifest_dir or []) + list(args.manifest or []), strict=True)
+    out_path = args.manifest_out or args.root / MANIFEST_NAME
+    refuse_lossy_overwrite(manifest, out_path, source, "--allow-drop-rows", args.allow_drop_rows)
     options = FetchOptions(
         root=args.root, url_template=args.url_template, max_height=args.height, sections=not args.whole_file,
         cookies=args.cookies, proxy=args.proxy, sleep_requests=args.sleep_requests, max_rate=args.max_rate,
@@ -120,7 +127,6 @@ def run(args: argparse.Namespace) -> int:
         distributor=args.distributor, ray_address=args.ray_address, extractor=args.extractor,
         js_runtime=args.js_runtime, extractor_args=tuple(args.extractor_args), cache_dir=args.cache_dir,
         progress=show_progress(args))
-    out_path = args.manifest_out or args.root / MANIFEST_NAME
     try:
         result, summary = fetch(manifest, options, source=source)
     except KeyboardInterrupt:

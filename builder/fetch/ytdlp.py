@@ -254,8 +254,9 @@ class ClipDownloader:
         if problem is not None or media is None:
             path.unlink(missing_ok=True)
             return None
-        return self._record(task, "ok", attempt=0, seconds=0.0, bytes=path.stat().st_size, adopted=True,
-                            media_path=f"{CLIPS_DIR}/{path.name}", duration=media.duration, **media_fields(media, path))
+        fields: dict[str, Any] = {"media_path": f"{CLIPS_DIR}/{path.name}", "duration": media.duration,
+                                  **media_fields(media, path)}
+        return self._record(task, "ok", attempt=0, seconds=0.0, bytes=path.stat().st_size, adopted=True, **fields)
 
     def _attempt(self, task: dict[str, Any], url: str) -> dict[str, Any] | Failure:
         tmp = self.root / TMP_DIR / f"{task['clip_id']}.{os.getpid()}.{uuid.uuid4().hex[:8]}"

@@ -15,7 +15,9 @@ import pandas as pd
 
 from builder.errors import InputError
 from builder.io.atomic import atomic_open
+from builder.io.environment import environment_guard
 from builder.manifest.ids import CLIP_ID_RE, YTID_RE
+from builder.manifest.validate import check_segments, check_times, refuse_dropped_rows, refuse_empty
 
 
 @dataclass(frozen=True)
@@ -63,29 +65,45 @@ def write_manifest(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     out = df[canonical_order(list(df.columns))].copy()
     for col in out.columns:
         spec = COLUMN_BY_NAME.get(col)
-        if spec is not None and spec.dtype == "bool":
+        # Every boolean column is written 1/0, like `selected`: one convention for all stages' flags.
+        if (spec is not None and spec.dtype == "bool") or pd.api.types.is_bool_dtype(out[col]):
             out[col] = out[col].astype(bool).astype(int)
-    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
-        out.to_csv(handle, index=False, float_format=TIME_FORMAT, lineterminator="\n")
+    with environment_guard(Path(path).parent, "writing the manifest"):
+        with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+            out.to_csv(handle, index=False, float_format=TIME_FORMAT, lineterminator="\n")
     return Path(path)
 
 
-def read_manifest(path: str | os.PathLike, *, required: tuple[str, ...] = REQUIRED) -> pd.DataFrame:
-    """Read and validate a manifest CSV; errors name file, line and field."""
+def read_manifest(path: str | os.PathLike, *, required: tuple[str, ...] = REQUIRED,
+                  strict: bool = False) -> pd.DataFrame:
+    """Read and validate a manifest CSV; errors name file, line and field.
+
+    ``strict`` adds the media stages' row checks (:func:`builder.manifest.validate.check_segments`).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError("manifest not found", file=path)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except pd.errors.EmptyDataError:
+        first = required[0] if required else "clip_id"
+        raise InputError(f"empty file ({path.stat().st_size} bytes): expected a CSV header line naming the "
+                         f"columns {', '.join(required)}", file=path, line=1, field=first) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a readable CSV manifest: {exc}", file=path) from exc
+        raise InputError(f"not a readable CSV manifest: {one_line(exc)}", file=path) from exc
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise InputError(f"missing column(s) {missing}; found {list(df.columns)}", file=path, line=1)
-    return validate_manifest(df, path)
+        raise InputError(f"missing column(s) {missing}; found {list(df.columns)}", file=path, line=1,
+                         field=missing[0])
+    return validate_manifest(df, path, strict=strict)
 
 
-def validate_manifest(df: pd.DataFrame, path: str | os.PathLike = "<manifest>") -> pd.DataFrame:
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def validate_manifest(df: pd.DataFrame, path: str | os.PathLike = "<manifest>", *,
+                      strict: bool = False) -> pd.DataFrame:
     """Convert string columns to schema types, checking every value.
 
     Line numbers are 1-based file lines (the header is line 1).
@@ -115,10 +133,9 @@ def validate_manifest(df: pd.DataFrame, path: str | os.PathLike = "<manifest>") 
                                  file=path, line=i + 2, field="clip_id")
             seen[cid] = i + 2
     if {"start", "end"} <= set(df.columns):
-        bad = (df["end"] <= df["start"]).to_numpy().nonzero()[0]  # row positions, whatever the index
-        if len(bad):
-            i = int(bad[0])
-            raise InputError("end must be greater than start", file=path, line=i + 2, field="end")
+        check_times(df["start"].tolist(), df["end"].tolist(), path)   # finite, >= 0, end > start
+        if strict and {"clip_id", "ytid"} <= set(df.columns):
+            check_segments(df, path)
     return df
 
 
@@ -149,11 +166,11 @@ SELECTION_FILE = "clips.csv"
 RESERVE_FILE = "reserve.csv"
 
 
-def read_manifest_dir(folder: str | os.PathLike) -> pd.DataFrame:
+def read_manifest_dir(folder: str | os.PathLike, *, strict: bool = False) -> pd.DataFrame:
     folder = Path(folder)
-    parts = [read_manifest(folder / SELECTION_FILE)]
+    parts = [read_manifest(folder / SELECTION_FILE, strict=strict)]
     if (folder / RESERVE_FILE).is_file():
-        parts.append(read_manifest(folder / RESERVE_FILE))
+        parts.append(read_manifest(folder / RESERVE_FILE, strict=strict))
     df = pd.concat(parts, ignore_index=True)
     if "selected" not in df.columns:
         raise InputError("missing column 'selected'", file=folder / SELECTION_FILE, line=1)
@@ -161,6 +178,18 @@ def read_manifest_dir(folder: str | os.PathLike) -> pd.DataFrame:
     if len(dupes):
         raise InputError(f"clip {dupes.iloc[0]!r} is in both {SELECTION_FILE} and {RESERVE_FILE}", file=folder)
     return df
+
+
+def refuse_lossy_overwrite(incoming: pd.DataFrame, target: str | os.PathLike, source: str, flag: str,
+                           allow_drop: bool = False) -> None:
+    """Before a stage writes ``incoming`` over the manifest at ``target``: refuse an input without rows,
+    and (unless ``allow_drop``) one that lacks rows of the manifest there -- their columns from later
+    stages would be lost with them."""
+    refuse_empty(incoming, str(Path(source) / SELECTION_FILE) if Path(source).is_dir() else source)
+    if allow_drop or not Path(target).exists():
+        return
+    existing = read_manifest(target, required=("clip_id",))
+    refuse_dropped_rows(existing, incoming, target, source, flag)
 
 
 def write_manifest_dir(df: pd.DataFrame, folder: str | os.PathLike) -> tuple[Path, Path]:

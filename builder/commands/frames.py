@@ -28,13 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     src, out = io_paths(args)
-    manifest, _ = load_manifests([src])
+    manifest, _ = load_manifests([src], strict=True)
     options = FrameOptions(root=args.root, frames_per_clip=args.frames_per_clip, jpeg_quality=args.jpeg_quality,
                            dark_luma=args.dark_luma, uniform_std=args.uniform_std,
                            include_unselected=args.include_unselected, workers=args.workers,
                            distributor=args.distributor, ray_address=args.ray_address,
                            progress=show_progress(args))
-    result, counts = frames(manifest, options)
+    result, counts = frames(manifest, options, source=str(src))
     write_manifest(result, out)
     print_counts("frames", counts, out)
     return 0

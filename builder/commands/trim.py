@@ -51,13 +51,13 @@ def print_counts(stage: str, counts, out: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     src, out = io_paths(args)
-    manifest, _ = load_manifests([src])
+    manifest, _ = load_manifests([src], strict=True)
     options = TrimOptions(root=args.root, window=args.window, policy=args.policy,
                           sample_rate=args.sample_rate or None, mono=args.mono, silence_dbfs=args.silence_dbfs,
                           include_unselected=args.include_unselected, workers=args.workers,
                           distributor=args.distributor, ray_address=args.ray_address,
                           progress=show_progress(args))
-    result, counts = trim(manifest, options)
+    result, counts = trim(manifest, options, source=str(src))
     write_manifest(result, out)
     print_counts("trim", counts, out)
     return 0

@@ -20,6 +20,7 @@ fade). The frame is still written.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from builder.errors import InputError
+from builder.manifest.ids import validate_clip_id
 from builder.manifest.media_root import FRAMES_DIR, status_log_name
 from builder.manifest.media_root import FRAMES_FULL_DIR as FULL_DIR
 from builder.media.ffmpeg import MediaError, first_line, write_output
@@ -137,9 +139,18 @@ def frames_clip(root: Path, task: dict[str, Any], options: FrameOptions) -> dict
             "frame_size": min(width, height), "flags": ",".join(sorted(flags)), "output_bytes": sizes}
 
 
+def frame_outputs(root: Path, clip_id: str) -> list[Path]:
+    """The JPEGs frames writes for ``clip_id`` with any ``--frames-per-clip``: ``<id>.jpg``, ``<id>_<i>.jpg``."""
+    name = re.compile(re.escape(validate_clip_id(clip_id)) + r"(?:_\d+)?\.jpg")
+    found = []
+    for folder in (root / FRAMES_DIR, root / FULL_DIR):
+        found += [path for path in folder.glob(f"{clip_id}*.jpg") if name.fullmatch(path.name)]
+    return found
+
+
 def frames_shard(tasks: list[dict[str, Any]], options: FrameOptions) -> list[dict[str, Any]]:
     """Worker: grab each task's frames, log and return one record per clip."""
-    return process_shard(tasks, options, LOG_NAME, frames_clip, {"frame_path": ""})
+    return process_shard(tasks, options, LOG_NAME, frames_clip, {"frame_path": ""}, frame_outputs)
 
 
 FRAMES_SPEC = StageSpec(
@@ -150,31 +161,34 @@ FRAMES_SPEC = StageSpec(
              "frames_status": "status", "frame_flags": "flags", "frames_error": "message"})
 
 
-def _float(value: object, column: str, clip_id: str) -> float:
+def _float(value: object, column: str, clip_id: str, source: str, line: int) -> float:
     try:
         out = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         out = float("nan")
     if not np.isfinite(out):
-        raise InputError(f"clip {clip_id}: {column} is {value!r}; run `llinet-build trim` first", field=column)
+        raise InputError(f"clip {clip_id}: {column} is {value!r}; run `llinet-build trim` first",
+                         file=source, line=line, field=column)
     return out
 
 
-def frames(manifest: pd.DataFrame, options: FrameOptions):
+def frames(manifest: pd.DataFrame, options: FrameOptions, *, source: str = "<manifest>"):
     """The frames stage: returns (manifest with the frame columns, counts per status/flag)."""
     if "window_offset" not in manifest.columns:
         raise InputError("manifest has no 'window_offset' column: run `llinet-build trim` first",
-                         field="window_offset")
+                         file=source, line=1, field="window_offset")
     root = Path(options.root).resolve()
     options = replace(options, root=root)
-    tasks = media_tasks(manifest, root, options.include_unselected)
+    tasks = media_tasks(manifest, root, options.include_unselected, source)
     by_id = manifest.set_index("clip_id")
     for clip_id, task in list(tasks.items()):
-        row = by_id.loc[clip_id]
+        row, line = by_id.loc[clip_id], task["line"]
         if str(row.get("trim_status", "ok")) == "error":
-            del tasks[clip_id]  # the audio is unusable; its frame would be orphaned
+            del tasks[clip_id]  # the audio is unusable: its frames would be orphans, and old ones stale
+            for path in frame_outputs(root, clip_id):
+                path.unlink(missing_ok=True)
             continue
-        task["window_offset"] = _float(row["window_offset"], "window_offset", clip_id)
-        task["window_seconds"] = _float(row.get("window_seconds", 3.0), "window_seconds", clip_id)
+        task["window_offset"] = _float(row["window_offset"], "window_offset", clip_id, source, line)
+        task["window_seconds"] = _float(row.get("window_seconds", 3.0), "window_seconds", clip_id, source, line)
         task["input_key"] = f"{task['input_key']}@{task['window_offset']:.6f}+{task['window_seconds']:.6f}"
     return run_stage(manifest, FRAMES_SPEC, options, tasks, options.params())

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from builder.distributor import Distributor, chunk, default_shard_size
 from builder.errors import InputError
+from builder.io.environment import EnvironmentFailure, environment_guard, environment_reason, root_problem, stop_message
 from builder.io.status_log import StatusLog
 from builder.manifest.ids import validate_clip_id
 from builder.media.ffmpeg import MediaError
@@ -70,25 +71,46 @@ def rows_to_process(manifest: pd.DataFrame, include_unselected: bool) -> pd.Seri
 
 def process_shard(tasks: list[dict[str, Any]], options: Any, log_name: str,
                   process_clip: Callable[[Path, dict[str, Any], Any], dict[str, Any]],
-                  empty_outputs: dict[str, str]) -> list[dict[str, Any]]:
+                  empty_outputs: dict[str, str],
+                  outputs_of: Callable[[Path, str], list[Path]] | None = None) -> list[dict[str, Any]]:
     """A stage worker's loop: ``process_clip(root, task, options)`` per task -> one logged record each.
 
-    A clip that fails (bad media, I/O) gets an ``error`` record with ``empty_outputs`` and the
-    exception's first line instead of stopping the shard.
+    A clip that fails (bad media) gets an ``error`` record with ``empty_outputs`` and the
+    exception's first line instead of stopping the shard, and its outputs from an earlier run
+    (``outputs_of(root, clip_id)``) are removed: a file must never outlive the record that names it.
+    A machine failure (full disk, read-only or vanished root) is not the clip's: it raises
+    :class:`EnvironmentFailure` and records nothing, so a rerun after the fix resumes cleanly.
     """
     root = Path(options.root)
     log = StatusLog(root / log_name, fsync=False)
     records = []
     for task in tasks:
-        base = {"clip_id": validate_clip_id(task["clip_id"]), "params": options.params(),
+        clip_id = validate_clip_id(task["clip_id"])
+        doing = f"writing the outputs of {clip_id}"
+        _stop_if_root_gone(root, doing)
+        base = {"clip_id": clip_id, "params": options.params(),
                 "input": task["media_path"], "input_key": task["input_key"]}
         try:
             record = {**base, "status": "ok", "message": "", **process_clip(root, task, options)}
         except (MediaError, OSError, ValueError, RuntimeError) as exc:
+            reason = environment_reason(exc)
+            if reason is not None:
+                raise EnvironmentFailure(stop_message(reason, root, doing)) from exc
+            _stop_if_root_gone(root, doing)     # a vanished root shows up as an unreadable input first
             record = {**base, "status": "error", **empty_outputs, "flags": "",
                       "message": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
-        records.append(log.append(record))
+            with environment_guard(root, doing):
+                for path in outputs_of(root, clip_id) if outputs_of is not None else []:
+                    path.unlink(missing_ok=True)
+        with environment_guard(root, doing):
+            records.append(log.append(record))
     return records
+
+
+def _stop_if_root_gone(root: Path, doing: str) -> None:
+    problem = root_problem(root)
+    if problem is not None:
+        raise EnvironmentFailure(stop_message(problem, root, doing))
 
 
 def run_stage(manifest: pd.DataFrame, spec: StageSpec, options: Any, tasks: dict[str, dict],

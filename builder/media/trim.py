@@ -140,9 +140,14 @@ def _trim_task(root: Path, task: dict[str, Any], options: TrimOptions) -> dict[s
     return {"audio_path": rel, **fields}
 
 
+def trim_outputs(root: Path, clip_id: str) -> list[Path]:
+    """The files trim writes for ``clip_id`` (removed when the clip fails on a rerun)."""
+    return [root / AUDIO_DIR / f"{validate_clip_id(clip_id)}.wav"]
+
+
 def trim_shard(tasks: list[dict[str, Any]], options: TrimOptions) -> list[dict[str, Any]]:
     """Worker: trim each task's clip, log and return one record per clip."""
-    return process_shard(tasks, options, LOG_NAME, _trim_task, {"audio_path": ""})
+    return process_shard(tasks, options, LOG_NAME, _trim_task, {"audio_path": ""}, trim_outputs)
 
 
 TRIM_SPEC = StageSpec(
@@ -161,24 +166,29 @@ def input_key(path: Path) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def media_tasks(manifest: pd.DataFrame, root: Path, include_unselected: bool) -> dict[str, dict[str, Any]]:
-    mask = rows_to_process(manifest, include_unselected)
+def media_tasks(manifest: pd.DataFrame, root: Path, include_unselected: bool,
+                source: str = "<manifest>") -> dict[str, dict[str, Any]]:
+    mask = rows_to_process(manifest, include_unselected).to_numpy()
     tasks = {}
-    for row in manifest.loc[mask, ["clip_id", "media_path"]].itertuples(index=False):
-        clip_id = validate_clip_id(row.clip_id)
-        rel = str(row.media_path)
+    rows = zip(manifest["clip_id"].tolist(), manifest["media_path"].tolist(), mask, strict=True)
+    for position, (raw_id, raw_path, wanted) in enumerate(rows):
+        if not wanted:
+            continue
+        clip_id = validate_clip_id(raw_id)
+        rel = str(raw_path)
         if Path(rel).is_absolute() or ".." in Path(rel).parts:
             raise InputError(f"media_path {rel!r} must be relative to the media root, without '..'",
-                             field="media_path")
-        tasks[clip_id] = {"clip_id": clip_id, "media_path": rel, "input_key": input_key(root / rel)}
+                             file=source, line=position + 2, field="media_path")
+        tasks[clip_id] = {"clip_id": clip_id, "media_path": rel, "input_key": input_key(root / rel),
+                          "line": position + 2}
     return tasks
 
 
-def trim(manifest: pd.DataFrame, options: TrimOptions):
+def trim(manifest: pd.DataFrame, options: TrimOptions, *, source: str = "<manifest>"):
     """The trim stage: returns (manifest with the trim columns, counts per status/flag)."""
     root = Path(options.root).resolve()
     options = _with_root(options, root)
-    tasks = media_tasks(manifest, root, options.include_unselected)
+    tasks = media_tasks(manifest, root, options.include_unselected, source)
     return run_stage(manifest, TRIM_SPEC, options, tasks, options.params())
 
 

@@ -44,10 +44,10 @@ MINIMAL = {
     "demo": [],
     "doctor": [],
 }
-READS_MEDIA_ROOT = {"doctor", "fetch", "trim", "frames", "curate", "annotate import", "annotate tasks", "annotate preview",
-                    "review", "export", "release", "verify"}
-MANIFEST_FOLDER = {"doctor", "select", "split", "fetch", "curate", "annotate import", "annotate tasks", "annotate preview",
-                   "review", "release"}
+READS_MEDIA_ROOT = {"doctor", "fetch", "trim", "frames", "curate", "annotate import", "annotate tasks",
+                    "annotate preview", "review", "export", "release", "verify"}
+MANIFEST_FOLDER = {"doctor", "select", "split", "fetch", "curate", "annotate import", "annotate tasks",
+                   "annotate preview", "review", "release"}
 
 
 def subcommands(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.ArgumentParser]:

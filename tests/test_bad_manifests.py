@@ -81,7 +81,8 @@ def test_every_stage_refuses_an_empty_root_manifest(work, capsys, stage):
     path = work / "root" / "manifest.csv"
     path.write_bytes(b"")
     argv = fetch_argv(work) if stage == "fetch" else [stage, "--root", str(work / "root"), "--no-progress"]
-    run_refused(argv, work / "root", capsys, f"{path}, line 1, field 'clip_id': empty file (0 bytes)")
+    err = run_refused(argv, work / "root", capsys, f"{path}, line 1, field 'clip_id': empty file (0 bytes)")
+    assert ("--allow-drop-rows" in err) == (stage == "fetch")      # fetch only reads it to overwrite it
 
 
 def test_fetch_refuses_a_header_only_input(work, capsys):

@@ -57,7 +57,8 @@ def discard_stale(root: Path, clip_id: str) -> None:
 
 
 def guarded_fetch(downloader: Any, task: dict[str, Any]) -> dict[str, Any] | None:
-    """``downloader.fetch(task)``, stopping the shard when the machine fails (see :func:`machine_check`)."""
+    """``downloader.fetch(task)``; a vanished media root, or an OS error that is the machine's (a full
+    disk when writing a record, a read-only root), raises :class:`EnvironmentFailure` instead."""
     root = Path(downloader.root)
     problem = root_problem(root)
     if problem is not None:

@@ -188,7 +188,11 @@ def refuse_lossy_overwrite(incoming: pd.DataFrame, target: str | os.PathLike, so
     refuse_empty(incoming, str(Path(source) / SELECTION_FILE) if Path(source).is_dir() else source)
     if allow_drop or not Path(target).exists():
         return
-    existing = read_manifest(target, required=("clip_id",))
+    try:
+        existing = read_manifest(target, required=("clip_id",))
+    except InputError as exc:
+        raise InputError(f"{exc.detail} (this run would overwrite it: pass {flag} to replace it anyway)",
+                         file=exc.file, line=exc.line, field=exc.field) from None
     refuse_dropped_rows(existing, incoming, target, source, flag)
 
 

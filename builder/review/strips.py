@@ -33,7 +33,7 @@ FLOOR_DB = -60.0
 DRAWING = 1                               # bump when the picture changes: the cache keys change with it
 # (r, g, b) per palette index: background, waveform outside the window, window band, waveform in the window
 PALETTE = [(255, 255, 255), (152, 162, 179), (226, 234, 252), (29, 78, 216)]
-_RENDERS = threading.BoundedSemaphore(2)   # a page of cards asks for many strips at once
+_RENDERS = threading.BoundedSemaphore(1)   # a page asks for dozens at once: one at a time leaves the GIL to saves
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,10 @@ def load_model(path: PathLike, device: torch.device) -> tuple[Any, Any, dict[str
         raise InputError(f"checkpoint weights do not fit its config (backbone {config.backbone}, "
                          f"image size {config.image_size}); was it written by another model version "
                          f"or edited? {' '.join(first)}", file=path, field="model") from exc
-    return model.to(device).eval(), config, state
+    from model.methods.registry import restore_method
+
+    # A Table 1 baseline embeds through its own heads (LLINet checkpoints have none).
+    return restore_method(model.to(device).eval(), state.get("method")), config, state
 
 
 def _check_zero_shot(manifest: pd.DataFrame, split: str, path: PathLike) -> None:
@@ -174,8 +177,28 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def embed_from_checkpoint(options: EvalOptions, masks: dict[str, Any] | None) -> dict[str, EmbeddingSet]:
-    """Embeddings of every split the metrics use: the evaluated one, its validation split, GZSL's."""
+def run_info(state: dict[str, Any]) -> dict[str, Any]:
+    """Which method, training seed and recipe made a checkpoint (for reports that compare runs)."""
+    options = state.get("train_options") or {}
+    return {"method": str((state.get("method") or {}).get("name", "llinet")), "train_seed": options.get("seed"),
+            "recipe": options.get("recipe")}
+
+
+def _embeddings_run_info(path: PathLike) -> dict[str, Any]:
+    """The run fields an earlier llinet-eval stored in its embeddings.npz (None where absent)."""
+    with np.load(path, allow_pickle=False) as data:
+        meta = (dict(zip(data["__meta_keys__"].tolist(), data["__meta_values__"].tolist(), strict=True))
+                if "__meta_keys__" in data.files else {})
+    values = {key: meta.get(key) for key in ("method", "train_seed", "recipe")}
+    seed = values["train_seed"]
+    values["train_seed"] = int(seed) if seed not in (None, "None") else None
+    return values
+
+
+def embed_from_checkpoint(options: EvalOptions, masks: dict[str, Any] | None,
+                          run: dict[str, Any] | None = None) -> dict[str, EmbeddingSet]:
+    """Embeddings of every split the metrics use: the evaluated one, its validation split, GZSL's.
+    ``run`` (if given) receives :func:`run_info` of the checkpoint."""
     from model.training.data import read_media_manifest
 
     o = options
@@ -192,6 +215,8 @@ def embed_from_checkpoint(options: EvalOptions, masks: dict[str, Any] | None) ->
     _check_mask_coverage(masks, _rows(manifest, o.split)["clip_id"].tolist(), o.split, o.masks)
     device = _device(o.device)
     model, config, state = load_model(o.checkpoint, device)
+    if run is not None:
+        run.update(run_info(state))
     wanted = {o.split: _rows(manifest, o.split)}
     if o.val_split != o.split and counts.get(o.val_split, 0):
         wanted[o.val_split] = _rows(manifest, o.val_split)
@@ -230,12 +255,14 @@ def evaluate(options: EvalOptions) -> EvalResult:
             raise InputError("no segmentation masks: pass --masks ANNOTATIONS.json (COCO, from "
                              "llinet-build annotate) or --no-localization", field="masks")
         masks = decode_coco_masks(o.masks)  # read first: a bad file fails before the slow part
+    run: dict[str, Any] = {}
     if o.embeddings:
         sets = load_embeddings(o.embeddings)
         if o.split not in sets or len(sets[o.split]) == 0:
             raise InputError(f"split {o.split!r} not in the embeddings (has {sorted(sets)})", file=o.embeddings)
+        run = _embeddings_run_info(o.embeddings)
     else:
-        sets = embed_from_checkpoint(o, masks)
+        sets = embed_from_checkpoint(o, masks, run)
     test = sets[o.split]
     dropped = 0
     if o.drop_last_batch:
@@ -251,7 +278,8 @@ def evaluate(options: EvalOptions) -> EvalResult:
                "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                "source": _text(o.checkpoint or o.embeddings), "manifest": _text(o.manifest),
                "masks": _text(o.masks), "split": o.split, "val_split": o.val_split,
-               "drop_last_batch": o.drop_last_batch, "dropped_clips": dropped, "iou_epsilon": o.iou_epsilon}
+               "drop_last_batch": o.drop_last_batch, "dropped_clips": dropped, "iou_epsilon": o.iou_epsilon,
+               **run}
     files: dict[str, Path] = {}
     if not o.embeddings:
         files["embeddings"] = report / "embeddings.npz"

@@ -43,6 +43,9 @@ class EmbeddingSet:
     audio: np.ndarray               # float32 [N, D] audio embedding a (L2-normalised)
     maps: np.ndarray                # float32 [N, h, w] map s of each image with its own audio
     frame_paths: np.ndarray = field(default_factory=lambda: np.array([], dtype=str))
+    # float32 [N, N] image x audio retrieval scores of a method with its own similarity (SCAN's
+    # cross attention, ULSLVC's dot product); None: cosine of image and audio.
+    scores: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.clip_ids)
@@ -50,14 +53,17 @@ class EmbeddingSet:
             if len(getattr(self, name)) != n:
                 raise ValueError(f"EmbeddingSet {self.split!r}: {name} has {len(getattr(self, name))} "
                                  f"rows, clip_ids has {n}")
+        if self.scores is not None and self.scores.shape != (n, n):
+            raise ValueError(f"EmbeddingSet {self.split!r}: scores of shape {self.scores.shape}, expected {(n, n)}")
 
     def __len__(self) -> int:
         return len(self.clip_ids)
 
     def subset(self, rows: np.ndarray, split: str | None = None) -> EmbeddingSet:
         paths = self.frame_paths[rows] if len(self.frame_paths) else self.frame_paths
+        scores = None if self.scores is None else self.scores[np.ix_(rows, rows)]
         return EmbeddingSet(split or self.split, self.clip_ids[rows], self.classes[rows],
-                            self.image[rows], self.audio[rows], self.maps[rows], paths)
+                            self.image[rows], self.audio[rows], self.maps[rows], paths, scores)
 
 
 def save_embeddings(path: str | os.PathLike, sets: dict[str, EmbeddingSet],
@@ -68,6 +74,8 @@ def save_embeddings(path: str | os.PathLike, sets: dict[str, EmbeddingSet],
         for name in NPZ_FIELDS:
             value = getattr(data, name)
             arrays[f"{split}.{name}"] = value.astype(str) if value.dtype.kind in "OU" else value
+        if data.scores is not None:
+            arrays[f"{split}.scores"] = data.scores
     if meta:
         arrays["__meta_keys__"] = np.array(list(meta), dtype=str)
         arrays["__meta_values__"] = np.array([str(v) for v in meta.values()], dtype=str)
@@ -85,7 +93,8 @@ def load_embeddings(path: str | os.PathLike) -> dict[str, EmbeddingSet]:
     try:
         with np.load(path, allow_pickle=False) as data:
             splits = [str(s) for s in data["__splits__"]]
-            return {split: EmbeddingSet(split, *(data[f"{split}.{name}"] for name in NPZ_FIELDS))
+            return {split: EmbeddingSet(split, **{name: data[f"{split}.{name}"] for name in NPZ_FIELDS},
+                                        scores=data[f"{split}.scores"] if f"{split}.scores" in data.files else None)
                     for split in splits}
     except KeyError as exc:
         raise InputError(f"not an llinet embeddings file (missing {exc})", file=path) from exc
@@ -99,12 +108,16 @@ def _collate(items: list) -> list:
 
 @torch.no_grad()
 def _embed_batch(model: Any, images: np.ndarray, waves: np.ndarray, lengths: np.ndarray, sample_rate: int,
-                 device: torch.device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 device: torch.device) -> tuple[Any, ...]:
     pixels = normalise_images(torch.from_numpy(images).to(device))
     audio_in = torch.from_numpy(waves).to(device).unsqueeze(1)  # [B, 1, T]
     v, local = model.embed_images(pixels)
     a = model.embed_audio(audio_in, sample_rate, torch.from_numpy(lengths).to(device))
     s = model.localization_map(local, a)
+    if getattr(model, "own_similarity", False):   # a method ranking by more than (v, a) cosine
+        pair = model.pair_features(pixels, audio_in, sample_rate, torch.from_numpy(lengths).to(device))
+        return (v.float().cpu().numpy(), a.float().cpu().numpy(), s.float().cpu().numpy(),
+                *(feature.float().cpu() for feature in pair))
     return (v.float().cpu().numpy(), a.float().cpu().numpy(), s.float().cpu().numpy())
 
 
@@ -155,9 +168,14 @@ def extract_embeddings(model: Any, rows: pd.DataFrame, split: str, *, image_size
     if not kept:
         raise InputError(f"no decodable clip in split {split!r}")
     order = np.array(kept)
+    scores = None
+    if parts and len(parts[0]) == 5:   # (image repr, audio repr) of every clip, in decoding order
+        with torch.no_grad():
+            scores = model.pair_scores(torch.cat([p[3] for p in parts]).to(device),
+                                       torch.cat([p[4] for p in parts]).to(device)).float().cpu().numpy()
     return EmbeddingSet(
         split=split, clip_ids=np.array(clip_ids, dtype=str)[order],
         classes=rows["class"].to_numpy(dtype=str)[order],
         image=np.concatenate([p[0] for p in parts]), audio=np.concatenate([p[1] for p in parts]),
         maps=np.concatenate([p[2] for p in parts]),
-        frame_paths=rows["frame_path"].to_numpy(dtype=str)[order])
+        frame_paths=rows["frame_path"].to_numpy(dtype=str)[order], scores=scores)

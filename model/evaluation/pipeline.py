@@ -62,8 +62,9 @@ def _json_floats(values: np.ndarray) -> list[float | None]:
 
 
 def retrieval_section(test: EmbeddingSet, *, n_draws: int, seed: int) -> dict[str, Any]:
-    """Cosine similarity (as the official evaluation), both directions, both protocols."""
-    scores = cosine_similarity(test.image, test.audio)
+    """Cosine similarity (as the official evaluation), or the method's own scores (SCAN, ULSLVC),
+    both directions, both protocols."""
+    scores = test.scores if test.scores is not None else cosine_similarity(test.image, test.audio)
     return retrieval_metrics(scores, test.classes, test.classes, n_draws=n_draws, seed=seed)
 
 

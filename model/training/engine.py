@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
+from model.methods.base import Method
 from model.network.inputs import normalise_images
 from model.network.llinet import LLINet
 from model.network.loss import LLINetLoss
@@ -36,18 +38,20 @@ def autocast(precision: str, device: torch.device) -> Iterator[None]:
         yield
 
 
-def build_optimizer(model: LLINet, lr: float, momentum: float, weight_decay: float,
+def build_optimizer(model: LLINet | Method, lr: float, momentum: float, weight_decay: float,
                     decay_every: int, decay_factor: float, halving_offset: int = 0
                     ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
-    """SGD over the image / audio / transform groups; only the image lr decays (per epoch).
+    """SGD over the image / audio / transform groups (and a method's 'heads'); only the image lr
+    decays (per epoch).
 
     The image lr of 0-based epoch e is lr · factor^((e + halving_offset) // decay_every):
     offset 0 first decays at 1-based epoch decay_every + 1 (11, 21, ...), offset 1 at
     decay_every (10, 20, ..., the authors' code).
     """
     groups = model.parameter_groups()
+    names = ["image", "audio", "transform", *(name for name in groups if name not in ("image", "audio", "transform"))]
     optimizer = torch.optim.SGD(
-        [{"params": groups[name], "name": name} for name in ("image", "audio", "transform")],
+        [{"params": groups[name], "name": name} for name in names],
         lr=lr, momentum=momentum, weight_decay=weight_decay)
 
     def image_factor(epoch: int) -> float:
@@ -56,17 +60,22 @@ def build_optimizer(model: LLINet, lr: float, momentum: float, weight_decay: flo
     def constant(epoch: int) -> float:
         return 1.0
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [image_factor, constant, constant])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [image_factor, *(constant for _ in names[1:])])
     return optimizer, scheduler
 
 
 class TrainStep:
-    """Move a batch to the device, forward, gather across ranks, loss, backward, SGD step."""
+    """Move a batch to the device, forward, gather across ranks, loss, backward, SGD step.
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, criterion: LLINetLoss,
+    With ``method`` (a :class:`~model.methods.base.Method`; ``model`` is then the method or its
+    DDP wrapper) the loss is the method's, over its ``gathered`` outputs; without, LLINet's
+    ``criterion`` on (v, a, v̂, ā).
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, criterion: LLINetLoss | None,
                  device: torch.device, sample_rate: int, precision: str = "fp32",
-                 channels_last: bool = False, dist_info: DistInfo = DistInfo()) -> None:
-        self.model, self.optimizer, self.criterion = model, optimizer, criterion
+                 channels_last: bool = False, dist_info: DistInfo = DistInfo(), method: Method | None = None) -> None:
+        self.model, self.optimizer, self.criterion, self.method = model, optimizer, criterion, method
         self.device, self.sample_rate, self.precision = device, sample_rate, precision
         self.channels_last, self.dist_info = channels_last, dist_info
 
@@ -89,12 +98,20 @@ class TrainStep:
         images, waves, labels = self.to_device(batch)
         with autocast(self.precision, self.device):
             out = self.model(images, waves, self.sample_rate, lengths=self.lengths(batch))
+        total, parts = self.loss(out, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        (total * self.dist_info.world_size).backward()
+        self.optimizer.step()
+        return total.detach(), parts
+
+    def loss(self, out: dict[str, Any], labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         info = self.dist_info
-        total, parts = self.criterion(
+        if self.method is not None:
+            gathered = {name: gather_with_grad_local(out[name].float(), info) for name in self.method.gathered}
+            return self.method.loss(gathered, gather_with_grad_local(labels, info))
+        if self.criterion is None:
+            raise ValueError("TrainStep needs a criterion or a method")
+        return self.criterion(
             gather_with_grad_local(out["v"].float(), info), gather_with_grad_local(out["a"].float(), info),
             gather_with_grad_local(out["v_hat"].float(), info), gather_with_grad_local(out["a_bar"].float(), info),
             gather_with_grad_local(labels, info))
-        self.optimizer.zero_grad(set_to_none=True)
-        (total * info.world_size).backward()
-        self.optimizer.step()
-        return total.detach(), parts

@@ -8,6 +8,7 @@ from typing import Any
 
 from builder.cli.args import CommandParser, add_option, add_renamed_positional, require_one_of
 from builder.manifest.media_root import MediaRoot
+from model.methods.registry import DEFAULT_METHOD, METHOD_NAMES, METHODS
 from model.network.config import BACKBONES, GATE_SOFTMAX, LOGMEL_PADS, SHORT_CLIP_PADS, ModelConfig
 from model.training.batch_source import PLACEMENTS
 from model.training.engine import PRECISIONS
@@ -20,6 +21,8 @@ SELECT_METRICS = {"map": "max", "zsl_acc": "max", "loss": "min"}
 class TrainOptions:
     manifest: str = ""
     output_dir: str = "runs/llinet"
+    # Table 1's methods (model/methods): heads and losses on the same encoders; 'llinet' = the paper's.
+    method: str = DEFAULT_METHOD
     media_root: str | None = None
     cache_dir: str | None = None          # default: <output_dir>/cache
     # None (FROM_RECIPE) = the recipe's value (model/training/recipes.py); epochs: the schedule's.
@@ -64,6 +67,14 @@ class TrainOptions:
     short_clip_pad: str = FROM_RECIPE
 
     def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHOD_NAMES}, got {self.method!r}")
+        if self.method != DEFAULT_METHOD:
+            # ā and the attention loss are LLINet's: a baseline trains without them (ā frozen).
+            if self.gamma_att not in (None, 0.0):
+                raise ValueError(f"--gamma-att {self.gamma_att}: the attention loss is LLINet's, "
+                                 f"--method {self.method} has none")
+            self.gamma_att = 0.0
         fill_from_recipe(self)
 
     @property
@@ -108,6 +119,9 @@ def build_parser() -> CommandParser:
     add_option(p, "--out", deprecated=["--output-dir"], dest="output_dir", default=d.output_dir, metavar="DIR",
                help="checkpoints, logs, metrics")
     p.add_argument("--cache-dir", metavar="DIR", help="decoded-media cache (default OUT/cache)")
+    p.add_argument("--method", choices=METHOD_NAMES, default=d.method,
+                   help="llinet (default), or one of the paper's Table 1 baselines trained on the same encoders, "
+                        "data and splits (docs/baselines.md); sir cannot be trained: its paper is not identified")
     g = p.add_argument_group("recipe (defaults = published)")
     g.add_argument("--recipe", choices=sorted(RECIPES), default=d.recipe,
                    help="paper: the published method (default); official-code: the authors' released code where "
@@ -193,4 +207,8 @@ def parse_command_line(argv: list[str] | None = None) -> tuple[TrainOptions, arg
     if args["workers"] < 0 or args["lr"] <= 0:
         parser.error("--workers must be >= 0 and --lr > 0")
     known = {f.name for f in fields(TrainOptions)}
-    return TrainOptions(**{k: v for k, v in args.items() if k in known}), namespace
+    try:
+        return TrainOptions(**{k: v for k, v in args.items() if k in known}), namespace
+    except ValueError as exc:  # options that contradict each other (e.g. --gamma-att with a baseline)
+        parser.error(str(exc))
+        raise  # parser.error exits; this line only tells type checkers so

@@ -18,12 +18,12 @@ from tqdm import tqdm
 
 from builder.errors import InputError, LlinetError
 from builder.io.atomic import atomic_write_text
-from model.network.attention import attend
+from model.methods.base import Method
+from model.methods.registry import build_method, check_method, checkpoint_entry
 from model.network.checkpoint import load_checkpoint, save_checkpoint
 from model.network.config import ModelConfig
 from model.network.factory import build_model
 from model.network.inputs import MediaError, load_waveform
-from model.network.loss import LLINetLoss, matching_loss
 from model.training.batch_source import choose_placement, planned_batches
 from model.training.cache import CacheSpec, open_or_build_cache
 from model.training.data import (
@@ -40,7 +40,7 @@ from model.training.distributed import DistInfo, barrier, cleanup, init_distribu
 from model.training.engine import TrainStep, autocast, build_optimizer, configure_precision
 from model.training.global_bn import convert_to_global_bn
 from model.training.options import SELECT_METRICS, TrainOptions
-from model.training.validation import prototype_accuracy, retrieval_map
+from model.training.validation import prototype_accuracy, scores_map
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ CSV_FIELDS = ("epoch", "train_loss", "train_match", "train_attention", "lr_image
 RECIPE_FIELDS = ("manifest", "batch_size", "lr", "momentum", "weight_decay", "lr_decay_every", "lr_decay_factor",
                  "seed", "pairing", "val_split", "precision", "backbone", "image_size", "image_weights",
                  "frozen_bn", "gamma_match", "gamma_att", "sample_rate", "clip_seconds", "max_steps_per_epoch",
-                 "bn_sync", "recipe", "schedule", "gate_softmax", "logmel_pad", "short_clip_pad")
+                 "bn_sync", "recipe", "schedule", "gate_softmax", "logmel_pad", "short_clip_pad", "method")
 
 
 class NonFiniteLoss(LlinetError):
@@ -128,28 +128,27 @@ def prepare_data(opts: TrainOptions, info: DistInfo) -> tuple[SplitData, SplitDa
 
 
 @torch.no_grad()
-def evaluate(model: Any, batches: Iterable[dict[str, torch.Tensor]], opts: TrainOptions, device: torch.device,
+def evaluate(method: Method, batches: Iterable[dict[str, torch.Tensor]], opts: TrainOptions, device: torch.device,
              sample_rate: int, step: TrainStep) -> dict[str, float]:
-    """Validation metrics over every sample of the split (own clip, centre crop)."""
-    model.eval()
-    vs, audios, labels, loss_sum = [], [], [], 0.0
+    """Validation metrics over every sample of the split (own clip, centre crop): the method's loss
+    terms without class logits, its retrieval similarity, prototype accuracy on (v, a)."""
+    method.eval()
+    parts: dict[str, list[torch.Tensor]] = {"image": [], "audio": [], "v": [], "a": [], "y": []}
+    loss_sum = 0.0
     for batch in batches:
         images, waves, y = step.to_device(batch)
         with autocast(opts.precision, device):
-            v, local = model.embed_images(images)
-            a = model.embed_audio(waves, sample_rate, step.lengths(batch))
-            a_bar = model.audio_transform(a)
-            _, v_hat = attend(local, a_bar)
-        loss = (matching_loss(v.float(), a.float(), y, opts.gamma_match)
-                + opts.gamma_att * matching_loss(v_hat.float(), a_bar.float(), y, opts.gamma_match))
-        loss_sum += float(loss) * len(y)
-        vs.append(v.float().cpu())
-        audios.append(a.float().cpu())
-        labels.append(y.cpu())
-    v, a, y = torch.cat(vs), torch.cat(audios), torch.cat(labels)
-    i2a, a2i = retrieval_map(v, a, y, y), retrieval_map(a, v, y, y)
+            out = method(images, waves, sample_rate, step.lengths(batch))
+        loss_sum += float(method.validation_loss({k: value.float() for k, value in out.items()}, y)) * len(y)
+        for name, value in (("image", method.image_repr(out)), ("audio", method.audio_repr(out)),
+                            ("v", out["v"]), ("a", out["a"]), ("y", y)):
+            parts[name].append(value.float().cpu() if value.is_floating_point() else value.cpu())
+    kept = {name: torch.cat(values) for name, values in parts.items()}
+    y = kept["y"]
+    scores = method.pair_scores(kept["image"], kept["audio"])
+    i2a, a2i = scores_map(scores, y, y), scores_map(scores.T, y, y)
     return {"val_loss": loss_sum / len(y), "val_map_i2a": i2a, "val_map_a2i": a2i, "val_map": (i2a + a2i) / 2,
-            "val_zsl_acc": prototype_accuracy(v, a, y, y)}
+            "val_zsl_acc": prototype_accuracy(kept["v"], kept["a"], y, y)}
 
 
 def write_metrics_csv(path: Path, history: list[dict[str, Any]]) -> None:
@@ -184,6 +183,7 @@ def is_better(value: float, best: float | None, metric: str) -> bool:
 
 
 def train(opts: TrainOptions) -> int:
+    check_method(opts.method)  # an untrainable method (sir) stops here, with the reason
     wants_cuda = opts.device.startswith("cuda") or (opts.device == "auto" and torch.cuda.is_available())
     device_type = "cuda" if wants_cuda else "cpu"
     # Checked before joining the process group, so every rank fails at once instead of waiting.
@@ -241,20 +241,25 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
     if state:
         config = ModelConfig.from_dict({**config.to_dict(), "image_weights": "none"})
     model = build_model(config)
+    # The method's heads draw their initial weights after LLINet's: an llinet run is unchanged.
+    method = build_method(opts.method, model, len(train_data.class_names))
     if info.enabled and opts.bn_sync == "global":
         # Before .to(), compile and DDP: they capture the module as it is.
         convert_to_global_bn(model)
     model = model.to(device)
+    method = method.to(device)
     if opts.channels_last:
         # Module.to accepts memory_format at run time; torch's typed overloads leave it out.
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    optimizer, scheduler = build_optimizer(model, opts.lr, opts.momentum, opts.weight_decay,
+    optimizer, scheduler = build_optimizer(method, opts.lr, opts.momentum, opts.weight_decay,
                                            opts.lr_decay_every, opts.lr_decay_factor, opts.lr_halving_offset)
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"metric": opts.select_metric, "value": None, "epoch": None}
     start_epoch = 0
     if state:
         model.load_state_dict(state["model"])
+        if "method" in state:
+            method.load_head_state(dict(state["method"]["heads"]))
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"]["torch"])
@@ -268,12 +273,12 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
         # log-mel (complex STFT, per-rate filterbank cache) stays eager.
         model.image_encoder.compile()
         model.audio_encoder.compile()
-    net: Any = model
+    net: Any = method
     if info.enabled:
         net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-    step_fn = TrainStep(net, optimizer, LLINetLoss(config.gamma_match, config.gamma_att), device, sample_rate,
-                        opts.precision, opts.channels_last, info)
+            method, device_ids=[device.index] if device.type == "cuda" else None)
+    step_fn = TrainStep(net, optimizer, None, device, sample_rate, opts.precision, opts.channels_last, info,
+                        method=method)
     crop, resized = opts.image_size, train_resize_size(opts.image_size)
     local_batch = opts.batch_size // info.world_size
     writer = open_tensorboard(out / "tb", start_epoch) if info.is_main else None
@@ -328,7 +333,7 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
         scheduler.step()
         improved = False
         if val_batches is not None:
-            row.update(evaluate(model, val_batches, opts, device, sample_rate, step_fn))
+            row.update(evaluate(method, val_batches, opts, device, sample_rate, step_fn))
             value = row["val_map" if opts.select_metric == "map" else f"val_{opts.select_metric}"]
             improved = is_better(value, best["value"], opts.select_metric)
             if improved:
@@ -338,7 +343,8 @@ def _train(opts: TrainOptions, info: DistInfo) -> int:
             checkpoint = {"format": 1, "config": config.to_dict(), "model": model.state_dict(), "epoch": epoch + 1,
                           "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                           "rng": rng_state(device), "train_options": opts.to_dict(), "history": history,
-                          "best": best, "sample_rate": sample_rate, "clip_samples": clip_samples}
+                          "best": best, "sample_rate": sample_rate, "clip_samples": clip_samples,
+                          "method": checkpoint_entry(method)}
             save_checkpoint(last_path, checkpoint)
             if improved:
                 save_checkpoint(best_path, checkpoint)

@@ -27,7 +27,12 @@ def retrieval_map(queries: torch.Tensor, gallery: torch.Tensor, query_labels: to
                   gallery_labels: torch.Tensor) -> float:
     """Macro mAP (mean over classes of the mean AP of that class's queries), cosine similarity."""
     scores = F.normalize(queries.float(), dim=1) @ F.normalize(gallery.float(), dim=1).T
-    ap = average_precision(scores, query_labels[:, None] == gallery_labels[None, :])
+    return scores_map(scores, query_labels, gallery_labels)
+
+
+def scores_map(scores: torch.Tensor, query_labels: torch.Tensor, gallery_labels: torch.Tensor) -> float:
+    """Macro mAP from a [queries, gallery] score matrix (a method's own similarity)."""
+    ap = average_precision(scores.float(), query_labels[:, None] == gallery_labels[None, :])
     per_class = [ap[query_labels == c].mean() for c in torch.unique(query_labels)]
     return float(torch.stack(per_class).mean())
 

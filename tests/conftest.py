@@ -64,3 +64,38 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+# ---------------------------------------------------------------------------- the review tests
+# Made here once for every test_review_* module (Playwright is imported only when a test asks for them).
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium (support/browser.py) for the tests of one module."""
+    from support.browser import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory, request) -> Path:
+    """A module's folder for review-page screenshots (its path is printed)."""
+    from support.browser import screenshot_folder
+
+    return screenshot_folder(tmp_path_factory, request)
+
+
+@pytest.fixture
+def review_options() -> dict:
+    """``ReviewSession`` options of the ``served`` server; a module overrides this fixture to change them
+    (the default, no reviewer, is a page whose reviewer has not typed a name yet)."""
+    return {}
+
+
+@pytest.fixture
+def served(tmp_path, review_options):
+    """(review server, media root): a fresh support/review.py media root in tmp_path and a server on it."""
+    from support.review import serving
+
+    with serving(tmp_path, **review_options) as pair:
+        yield pair

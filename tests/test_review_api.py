@@ -13,17 +13,16 @@ from pycocotools.coco import COCO
 from builder.curate.decisions import read_decisions
 from builder.errors import InputError
 from builder.review.state import ReviewError, mask_to_runs, runs_to_mask
-from test_review_helpers import CAP, build_media, clip_id, make_session, request, running_server
+from support.review import CAP, build_media, clip_id, make_session, request, running_server
 
 TABLA = clip_id("Tabla", 0)
 DRUM = clip_id("Drum", 0)
 
 
-@pytest.fixture()
-def served(tmp_path):
-    build_media(tmp_path)
-    with running_server(make_session(tmp_path, reviewer="ana")) as server:
-        yield server, tmp_path
+@pytest.fixture
+def review_options() -> dict:
+    """conftest.py's ``served`` with the server's --reviewer: a decision sent without a name is ana's."""
+    return {"reviewer": "ana"}
 
 
 @pytest.fixture(scope="module")

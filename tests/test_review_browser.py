@@ -6,42 +6,14 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pytest
 from playwright.sync_api import Page, expect
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from builder.curate.decisions import read_decisions
 from builder.review.state import REJECT_REASONS
-from test_review_helpers import (
-    FRAME_SIDE,
-    build_media,
-    card,
-    clip_id,
-    launch_browser,
-    make_session,
-    open_page,
-    running_server,
-    screenshot_folder,
-    word,
-)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launch_browser()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory, request):
-    return screenshot_folder(tmp_path_factory, request)
-
-
-@pytest.fixture()
-def served(tmp_path):
-    build_media(tmp_path)
-    with running_server(make_session(tmp_path)) as server:
-        yield server, tmp_path
+from support.browser import card, open_page, word
+from support.review import FRAME_SIDE, clip_id
 
 
 def test_curation_by_keyboard_in_two_tabs_persists(browser, served, shots):

@@ -15,7 +15,7 @@ from builder.commands.main import main
 from builder.curate.decisions import read_decisions
 from builder.manifest.schema import read_manifest_dir
 from builder.review.state import mask_to_runs
-from test_review_helpers import build_media, clip_id, request
+from support.review import build_media, clip_id, request
 
 START_TIMEOUT_S = 60
 

@@ -9,39 +9,12 @@ import pytest
 from playwright.sync_api import Page, expect
 from pycocotools.coco import COCO
 
-from test_review_helpers import (
-    FRAME_SIDE,
-    build_media,
-    card,
-    clip_id,
-    launch_browser,
-    make_session,
-    open_page,
-    running_server,
-    screenshot_folder,
-    word,
-)
+from support.browser import card, open_page, word
+from support.review import FRAME_SIDE, clip_id
 
 BANJO = [clip_id("Banjo", i) for i in range(4)]
 DRUM = [clip_id("Drum", i) for i in range(4)]
 TABLA = [clip_id("Tabla", i) for i in range(4)]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launch_browser()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory, request):
-    return screenshot_folder(tmp_path_factory, request)
-
-
-@pytest.fixture()
-def served(tmp_path):
-    build_media(tmp_path)
-    with running_server(make_session(tmp_path)) as server:
-        yield server, tmp_path
 
 
 CONTRAST = """(root) => {

@@ -11,34 +11,13 @@ from pycocotools.coco import COCO
 
 from builder.curate.decisions import read_decisions
 from builder.review.state import REJECT_REASONS
-from test_review_helpers import (
-    FRAME_SIDE,
-    build_media,
-    card,
-    clip_id,
-    launch_browser,
-    make_session,
-    open_page,
-    running_server,
-    word,
-)
+from support.browser import card, open_page, word
+from support.review import FRAME_SIDE, clip_id
 
 BANJO = [clip_id("Banjo", i) for i in range(4)]
 DRUM = [clip_id("Drum", i) for i in range(4)]
 TABLA = [clip_id("Tabla", i) for i in range(4)]
 POLL_WAIT_MS = 8_000          # the page polls every 2 s while visible
-
-
-@pytest.fixture(scope="module")
-def browser():
-    yield from launch_browser()
-
-
-@pytest.fixture()
-def served(tmp_path):
-    build_media(tmp_path)
-    with running_server(make_session(tmp_path)) as server:
-        yield server, tmp_path
 
 
 def focused(page: Page) -> dict:

@@ -16,17 +16,16 @@ from builder.manifest.media_root import STRIPS_DIR
 from builder.review.changes import decision_version
 from builder.review.state import mask_to_runs
 from builder.review.strips import HEIGHT, PALETTE, WIDTH
-from test_review_helpers import build_media, clip_id, make_session, request, running_server
+from support.review import clip_id, request
 
 TABLA = clip_id("Tabla", 0)
 DRUM = clip_id("Drum", 0)
 
 
-@pytest.fixture()
-def served(tmp_path):
-    build_media(tmp_path)
-    with running_server(make_session(tmp_path, reviewer="ana")) as server:
-        yield server, tmp_path
+@pytest.fixture
+def review_options() -> dict:
+    """conftest.py's ``served`` with the server's --reviewer: a decision sent without a name is ana's."""
+    return {"reviewer": "ana"}
 
 
 def post(server, body: dict) -> tuple[int, dict]:

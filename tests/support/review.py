@@ -1,11 +1,11 @@
-"""Shared builders for the review-page tests (no tests here): a small media root the way fetch/trim/frames
-leave it (the fetched 10 s clip's audio, its 3 s window WAV from 2.0 s, square JPEG frames, a manifest folder
-with the media contract columns) and a server running in a thread."""
+"""The review tests' media root and server: a small media root the way fetch/trim/frames leave it (the fetched
+10 s clip's audio, its 3 s window WAV from 2.0 s, square JPEG frames, a manifest folder with the media contract
+columns) and a review server running in a thread on it (``serving``; the ``served`` fixture of conftest.py).
+The page in Chromium: :mod:`support.browser`."""
 from __future__ import annotations
 
 import contextlib
 import json
-import re
 import threading
 import urllib.error
 import urllib.request
@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import soundfile
 from PIL import Image, ImageDraw
-from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
 from builder.audioset.classes import load_classes
 from builder.commands.common import INSTRUMENT32
@@ -132,6 +131,15 @@ def running_server(session: ReviewSession) -> Iterator[ReviewServer]:
         thread.join(timeout=5)
 
 
+@contextlib.contextmanager
+def serving(root: Path, **session_options: object) -> Iterator[tuple[ReviewServer, Path]]:
+    """A fresh media root under ``root`` (``build_media``) and a server on it: yields (server, root).
+    ``session_options`` go to ``ReviewSession`` (``reviewer="ana"``: the server's --reviewer)."""
+    build_media(root)
+    with running_server(make_session(root, **session_options)) as server:
+        yield server, root
+
+
 def request(url: str, method: str = "GET", body: object = None, headers: dict | None = None,
             raw: bytes | None = None) -> tuple[int, dict, bytes]:
     """(status, headers, body bytes) without raising on 4xx/5xx."""
@@ -144,46 +152,3 @@ def request(url: str, method: str = "GET", body: object = None, headers: dict | 
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
-
-
-# ---------------------------------------------------------------------------- the page in Chromium
-CHROMIUM = "/usr/bin/chromium"         # Debian's; Playwright drives it (no downloaded browser)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-VIEWPORT = {"width": 1280, "height": 860}
-TIMEOUT_MS = 10_000
-
-
-def launch_browser() -> Iterator[Browser]:
-    """For a module-scoped fixture: ``yield from launch_browser()``."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def screenshot_folder(tmp_path_factory, request) -> Path:
-    folder = tmp_path_factory.mktemp("review_screenshots")
-    request.config.pluginmanager.get_plugin("terminalreporter").write_line(f"review screenshots: {folder}")
-    return folder
-
-
-def open_page(browser: Browser, url: str, viewport: dict | None = None) -> Page:
-    """A new page at ``url``, ready; ``page.errors`` collects uncaught script errors."""
-    page = browser.new_page(viewport=viewport or VIEWPORT)
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.errors = errors  # type: ignore[attr-defined]
-    page.goto(url)
-    page.wait_for_selector("body[data-ready=true]")
-    return page
-
-
-def word(name: str) -> re.Pattern:
-    """Matches a class attribute that contains the class ``name``."""
-    return re.compile(rf"(^|\s){name}(\s|$)")
-
-
-def card(page: Page, cid: str) -> Locator:
-    return page.locator(f'.card[data-id="{cid}"]')

@@ -66,6 +66,24 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
+# ---------------------------------------------------------------------------- a synthetic build and its release
+# One per module that asks (module scope: a module may alter its copy of either without touching another's).
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A synthetic dataset build (``builder.demo.synthetic_release.make_dataset``): media root, manifest, masks."""
+    from builder.demo.synthetic_release import make_dataset
+
+    return make_dataset(tmp_path_factory.mktemp("built"))
+
+
+@pytest.fixture(scope="module")
+def release(built, tmp_path_factory) -> Path:
+    """Release 1.0.0 of ``built`` (support/release.py): the folder."""
+    from support.release import release_of
+
+    return release_of(built, tmp_path_factory.mktemp("rel") / "v1")
+
+
 # ---------------------------------------------------------------------------- the review tests
 # Made here once for every test_review_* module (Playwright is imported only when a test asks for them).
 @pytest.fixture(scope="module")

@@ -13,12 +13,11 @@ import pandas as pd
 import pytest
 
 from builder.commands.main import main
-from builder.demo.synthetic_release import clip_seed, make_dataset, render_frame, source_audio, write_jpeg, write_wav
+from builder.demo.synthetic_release import clip_seed, render_frame, source_audio, write_jpeg, write_wav
 from builder.errors import InputError
 from builder.media.ffmpeg import ffmpeg_argv
 from builder.release.fingerprint import THRESHOLDS, audio_similarity, frame_similarity
 from builder.release.verify import VerifyOptions, verify
-from support.release import release_of
 
 GLOBAL_OPTIONS = ("-nostdin", "-v", "error", "-y")
 
@@ -27,16 +26,6 @@ def reencode(source, target, **options: str) -> None:
     """``source`` -> ``target`` through FFmpeg with output ``options``, decoding on one thread."""
     subprocess.run(ffmpeg_argv(ffmpeg.input(str(source), threads="1").output(str(target), **options),
                                *GLOBAL_OPTIONS), check=True)
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    return make_dataset(tmp_path_factory.mktemp("built"))
-
-
-@pytest.fixture(scope="module")
-def release(built, tmp_path_factory):
-    return release_of(built, tmp_path_factory.mktemp("rel") / "v1")
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import pytest
 from builder.commands.main import main
 from builder.demo.synthetic_release import (
     clip_seed,
-    make_dataset,
     render_frame,
     source_audio,
     write_jpeg,
@@ -28,19 +27,8 @@ from builder.export.stage import ExportOptions, export
 from builder.io.tarball import write_tar
 from builder.manifest.schema import read_manifest, write_manifest
 from builder.release.verify import VerifyOptions, verify
-from support.release import release_of
 
 KINDS = {"llinet": "llinet-export", "webdataset": "webdataset-export", "hf": "hf-export"}
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    return make_dataset(tmp_path_factory.mktemp("built"))
-
-
-@pytest.fixture(scope="module")
-def release(built, tmp_path_factory):
-    return release_of(built, tmp_path_factory.mktemp("rel") / "v1")
 
 
 @pytest.fixture(scope="module")

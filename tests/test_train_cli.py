@@ -88,7 +88,10 @@ def test_compiled_model_trains_like_eager(tiny_set, tmp_path) -> None:
     Tolerance: Inductor's fused BatchNorm backward loses precision where the
     loss gradient cancels (measured here: the audio encoder's last BN bias
     gradient is 0.7% off an fp64 reference compiled, 2e-6 eager), so weights are
-    compared relative to how far training moved them, losses tightly.
+    compared relative to how far training moved them. The epoch's mean losses
+    include the second step, taken after one such update: measured 1.6e-5
+    relative apart on one CPU and exact on another, so 1e-4 (a kernel that got
+    the maths wrong moves them by far more).
     """
     manifest, cache = tiny_set
     extra = ("--epochs", "1", "--max-steps-per-epoch", "2", "--lr", "0.01")
@@ -106,7 +109,7 @@ def test_compiled_model_trains_like_eager(tiny_set, tmp_path) -> None:
             assert (compiled["model"][name] - tensor).norm() <= 0.05 * update + 1e-6, name
     assert moved > 100  # trainable weights and BN running statistics did move
     for key in ("train_loss", "train_match", "train_attention"):
-        assert compiled["history"][0][key] == pytest.approx(eager["history"][0][key], rel=1e-5), key
+        assert compiled["history"][0][key] == pytest.approx(eager["history"][0][key], rel=1e-4), key
 
 
 def test_validation_on_test_split_is_refused(tiny_set, tmp_path, capsys) -> None:

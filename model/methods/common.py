@@ -1,7 +1,5 @@
-"""Pieces several methods share: a weight-normalised classifier, gradient reversal, CMPM."""
+"""Pieces several methods share: a weight-normalised classifier and CMPM."""
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -21,23 +19,6 @@ class NormSoftmax(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x @ F.normalize(self.weight, dim=1).T
-
-
-class _Reverse(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, scale: float) -> torch.Tensor:
-        ctx.scale = scale
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return -ctx.scale * grad, None
-
-
-def reverse_gradient(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    """Identity forward; gradient times -scale backward (Ganin & Lempitsky 2015): one SGD step then
-    trains a discriminator on the loss and the encoders against it."""
-    return _Reverse.apply(x, scale)
 
 
 def cmpm_loss(image: torch.Tensor, audio: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -46,6 +46,17 @@ class ULSLVC(Method):
     name = "ulslvc"
     own_similarity = True
 
+    def forward(self, images: torch.Tensor, waveforms: torch.Tensor, sample_rate: int,
+                lengths: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        v, _ = self.net.embed_images(images)
+        return {"v": v, "a": self.embed_audio(waveforms, sample_rate, lengths)}
+
+    def embed_audio(self, waveforms: torch.Tensor, sample_rate: int,
+                    lengths: torch.Tensor | None = None) -> torch.Tensor:
+        # The audio encoder's own unit-length output: with both embeddings free, the dot products of
+        # this encoder pair grow without bound and SGD diverges within ~10 steps (measured).
+        return self.net.embed_audio(waveforms, sample_rate, lengths)
+
     def loss(self, out: dict[str, torch.Tensor], labels: torch.Tensor
              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         total = ulslvc_loss(out["v"], out["a"], draw_imposters(labels), draw_imposters(labels))

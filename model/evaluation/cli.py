@@ -5,6 +5,8 @@
 reads ROOT/manifest.csv and the masks ROOT/annotations.json (``--manifest`` and
 ``--masks`` name other files) and writes ``metrics.json``, ``report.md``, PNG figures and ``embeddings.npz``
 (rerun the metrics without the model: ``--embeddings reports/x/embeddings.npz``).
+``llinet-eval --table REPORT [REPORT ...] --out DIR`` turns such reports of several methods and
+seeds into the paper's Table 1 layout beside the published numbers (model/evaluation/table.py).
 Bad input is printed without a traceback (exit 2). The same from Python:
 :func:`model.evaluation.api.evaluate`. See model/evaluation/report.py for what each
 number means.
@@ -20,6 +22,7 @@ from builder.cli.args import CommandParser, add_option, verbosity
 from builder.errors import LlinetError
 from builder.manifest.media_root import MediaRoot
 from model.evaluation.api import EvalOptions, evaluate
+from model.evaluation.table import write_table_report
 
 
 def _root_defaults(parser: CommandParser, args: argparse.Namespace) -> None:
@@ -40,6 +43,9 @@ def build_parser() -> CommandParser:
     source.add_argument("--checkpoint", metavar="PT", help="llinet-train checkpoint (.pt, loaded weights-only)")
     source.add_argument("--embeddings", metavar="NPZ",
                         help="embeddings.npz from an earlier llinet-eval run (no model)")
+    source.add_argument("--table", nargs="+", metavar="REPORT",
+                        help="llinet-eval output folders of several methods x seeds: write Table 1 (and the "
+                             "recognition and localisation tables) as mean ± std beside the published numbers")
     add_option(p, "--root", deprecated=["--media-root"], dest="media_root", metavar="ROOT",
                help="media root: relative media paths start here; its manifest.csv and annotations.json are "
                     "the default --manifest and --masks (without --root, media paths start at the manifest's "
@@ -91,6 +97,10 @@ def options_from_args(args: argparse.Namespace) -> EvalOptions:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.table:
+        files = write_table_report(args.table, args.report)
+        logs.echo(f"table: {files['markdown']}")
+        return 0
     result = evaluate(options_from_args(args))
     logs.echo(result.summary())
     logs.echo(f"report: {result.files['report']}")

@@ -27,18 +27,23 @@ def _save(fig: Any, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def _percent(values: Sequence[float | None]) -> np.ndarray:
+    return np.array([np.nan if v is None else 100.0 * v for v in values], dtype=float)
+
+
 def success_curves(localization: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Fraction of images with IoU >= t, for both protocols."""
+    """Share (%) of images with IoU >= t, for both protocols."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
     llinet, lvs = localization["llinet"], localization["lvs"]
-    ax.plot(llinet["thresholds"], llinet["curve"],
-            label=f"LLINet 16x16, k={llinet['k']} (AUC {100 * llinet['auc']:.1f})")
-    ax.plot(lvs["thresholds"], lvs["curve"], "--",
-            label=f"LVS 224x224, median thr. (AUC {100 * lvs['auc']:.1f})")
+    grid = localization.get("grid", 16)
+    ax.plot(llinet["thresholds"], _percent(llinet["curve"]),
+            label=f"LLINet {grid}x{grid}, k={llinet['k']} (AUC {100 * llinet['auc']:.1f}%)")
+    ax.plot(lvs["thresholds"], _percent(lvs["curve"]), "--",
+            label=f"LVS 224x224, median thr. (AUC {100 * lvs['auc']:.1f}%)")
     ax.set_xlabel("IoU threshold t")
-    ax.set_ylabel("success rate (fraction with IoU ≥ t)")
+    ax.set_ylabel("success rate: images with IoU ≥ t (%)")
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
+    ax.set_ylim(0, 102)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(f"Sound localisation, {localization['n_images']} test images")
@@ -68,18 +73,60 @@ def confusion_plot(confusion: np.ndarray, classes: Sequence[str], path: str | os
 
 
 def per_class_bars(table: dict[str, dict[str, float]], columns: Sequence[str],
-                   path: str | os.PathLike) -> Path:
-    """Grouped bars: one group per class, one bar per column (values in [0, 1])."""
+                   path: str | os.PathLike, chance: dict[str, dict[str, float]] | None = None) -> Path:
+    """Grouped bars in % (values given in [0, 1]): one group per class, one bar per column; a black
+    tick on a bar marks that class's chance level for the column (``chance[class][column]``). The
+    legend sits below the axes, where it cannot cover a bar."""
     classes = list(table)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(classes) + 2), 3.8))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(classes) + 2), 4.2))
     width = 0.8 / max(1, len(columns))
+    marked = False
     for k, column in enumerate(columns):
-        values = [table[c].get(column, np.nan) for c in classes]
-        ax.bar(np.arange(len(classes)) + k * width, np.nan_to_num(values), width, label=column)
+        x = np.arange(len(classes)) + k * width
+        values = _percent([table[c].get(column) for c in classes])
+        ax.bar(x, np.nan_to_num(values), width, label=column)
+        levels = _percent([(chance or {}).get(c, {}).get(column) for c in classes])
+        if np.isfinite(levels).any():
+            # "_" labels stay out of the legend: one "chance level" entry for all columns.
+            ax.hlines(levels, x - width / 2, x + width / 2, colors="black", linewidth=1.5,
+                      label="_chance" if marked else "chance level")
+            marked = True
     ax.set_xticks(np.arange(len(classes)) + 0.4 - width / 2, classes, rotation=45, ha="right", fontsize=8)
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title("Per-class results")
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("%")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=min(5, len(columns) + 1), loc="upper center", bbox_to_anchor=(0.5, -0.28),
+              frameon=False)
+    ax.set_title("Per-class results (test split)")
+    return _save(fig, path)
+
+
+def comparison_bars(columns: Sequence[str], methods: Sequence[str], published: Sequence[Sequence[float | None]],
+                    ours: Sequence[Sequence[float | None]], spread: Sequence[Sequence[float | None]],
+                    chance: Sequence[float | None], path: str | os.PathLike, title: str) -> Path:
+    """One panel per column: for each method the published value (hatched) and ours (mean, with the
+    seeds' standard deviation as an error bar), in %; a dashed line at the column's chance level.
+    ``published``/``ours``/``spread`` are [method][column]; None = no number."""
+    count = len(columns)
+    fig, axes = plt.subplots(1, count, figsize=(max(4.0, 0.55 * len(methods) + 1.5) * count, 4.0), squeeze=False)
+    x = np.arange(len(methods))
+    for index, (ax, column) in enumerate(zip(axes[0], columns, strict=True)):
+        paper = np.array([np.nan if row[index] is None else row[index] for row in published], dtype=float)
+        mean = np.array([np.nan if row[index] is None else row[index] for row in ours], dtype=float)
+        error = np.array([0.0 if row[index] is None else row[index] for row in spread], dtype=float)
+        ax.bar(x - 0.2, np.nan_to_num(paper), 0.4, color="white", edgecolor="grey", hatch="//", label="published")
+        ax.bar(x + 0.2, np.nan_to_num(mean), 0.4, yerr=np.where(np.isfinite(mean), error, 0.0), capsize=2,
+               color="tab:blue", label="ours (mean ± std over seeds)")
+        if chance[index] is not None:
+            ax.axhline(chance[index], color="black", linestyle="--", linewidth=1, label="chance (our data)")
+        ax.set_xticks(x, methods, rotation=45, ha="right", fontsize=8)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("%")
+        ax.set_title(column, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.08))
+    fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 

@@ -1,16 +1,19 @@
-"""Published numbers on INSTRUMENT-32CLASS (unseen test classes), in percent.
+"""Published numbers on INSTRUMENT-32CLASS (unseen test classes), in percent, with their sources.
 
-Sources: Jia et al., "Look, Listen and Infer", ACM MM 2020 (Table 1 and the
-recognition / localisation tables); the
-full retrieval table as published on the authors' results page
-https://llinet.github.io/posts/results (its LLINet, CMPM and CME rows equal
-the paper's Table 1).
+Sources (:data:`SOURCES`): Jia et al., "Look, Listen and Infer", ACM MM 2020 (Table 1 and the
+recognition / localisation tables); the full retrieval table as published on the authors'
+results page https://llinet.github.io/posts/results, which gives every Table 1 row. The two
+disagree on one cell, CME's R@1(I2A): 25.7 on the results page, 35.7 in a transcription of the
+paper's Table 1. Both are kept (:data:`TABLE1`), the cell is flagged, and the results page's value
+is the one printed first (it is the only source of the whole table).
 
 Column names are the paper's. The paper's "I2A" mAP is the official code's
 ``calc_mAP(image, audio)``, which ranks IMAGES with one AUDIO query per class
 (audio→image in query→gallery naming); its R@1 columns follow the usual naming.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 # method: (mAP(I2A), R@1(I2A), mAP(A2I), R@1(A2I))
 RETRIEVAL_TABLE1 = {
@@ -58,3 +61,51 @@ LEAKAGE_NOTE = (
     "image backbones pretrained on ImageNet (the paper's setting) have seen a test class, so "
     "image-side numbers for French horn are not strictly zero-shot."
 )
+
+
+#: Short keys of the sources, and what each is.
+SOURCES = {
+    "paper": "Jia, Wang, Pang, Zhu & Xue, Look, Listen and Infer, ACM MM 2020 (doi:10.1145/3394171.3414023)",
+    "results page": "the authors' results page, https://llinet.github.io/posts/results",
+    "transcription": "a transcription of the paper's Table 1 (CME's R@1(I2A) only; not checked against the paper "
+                     "here)",
+}
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published number (percent; None = not found in any source) and where it comes from."""
+
+    value: float | None
+    sources: tuple[str, ...]
+    #: Other sources' different values for the same cell: ((value, source), ...).
+    conflicts: tuple[tuple[float, str], ...] = ()
+
+
+#: Table 1's row labels by method key (``llinet-train --method``), in the paper's order.
+METHOD_LABELS = {"dar": "DAR", "ulslvc": "ULSLVC", "sir": "SIR", "scan": "SCAN", "dscmr": "DSCMR",
+                 "timam": "TIMAM", "cmpm": "CMPM", "cme": "CME", "llinet": "LLINet"}
+# Cells that the LLINet paper's own text also states: LLINet's row, the next best image-query
+# numbers (CMPM) and audio-query numbers (CME); the results page gives every cell.
+_ALSO_IN_PAPER = {("llinet", "mAP(I2A)"), ("llinet", "R@1(I2A)"), ("llinet", "mAP(A2I)"), ("llinet", "R@1(A2I)"),
+                  ("cmpm", "mAP(I2A)"), ("cmpm", "R@1(I2A)"), ("cme", "mAP(A2I)"), ("cme", "R@1(A2I)")}
+_CONFLICTS = {("cme", "R@1(I2A)"): ((35.7, "transcription"),)}
+
+
+def _table1() -> dict[str, dict[str, Published]]:
+    table = {}
+    for key, label in METHOD_LABELS.items():
+        row = {}
+        for (column, _, _), value in zip(RETRIEVAL_COLUMNS, RETRIEVAL_TABLE1[label], strict=True):
+            sources = ("paper", "results page") if (key, column) in _ALSO_IN_PAPER else ("results page",)
+            row[column] = Published(value, sources, _CONFLICTS.get((key, column), ()))
+        table[key] = row
+    return table
+
+
+#: Table 1 with sources, by method key (``llinet-train --method``); columns as :data:`RETRIEVAL_COLUMNS`.
+TABLE1: dict[str, dict[str, Published]] = _table1()
+
+#: Recognition (zero-shot accuracy; GZSL seen / unseen / H) and localisation, with sources.
+RECOGNITION_SOURCES = ("paper",)
+LOCALIZATION_SOURCES = ("paper", "results page")

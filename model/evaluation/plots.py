@@ -125,8 +125,10 @@ def comparison_bars(columns: Sequence[str], methods: Sequence[str], published: S
         ax.set_title(column, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.08))
-    fig.suptitle(title, fontsize=10)
+    # Above the panels: below them it would run into the rotated method names.
+    fig.subplots_adjust(top=0.8)
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.84))
+    fig.suptitle(title, fontsize=10, y=0.97)
     return _save(fig, path)
 
 

@@ -267,7 +267,7 @@ class TableReport:
     def section_plot(self, rows: list[list[Any]], columns: Sequence[str], path: Path, title: str,
                      chance: Sequence[float | None]) -> Path:
         kept = [row for row in rows if row[1] != "chance"]
-        labels = [str(row[0]).replace(" (paper)", "").replace(" (ours)", "") for row in kept]
+        labels = [str(row[0]).replace(" (VGGish audio encoder)", ", VGGish") for row in kept]
         published = [[None if row[1] != "published" else v for v in row[2:-1]] for row in kept]
         ours = [[v[0] if isinstance(v, tuple) else None for v in row[2:-1]] for row in kept]
         errors = [[v[1] if isinstance(v, tuple) else None for v in row[2:-1]] for row in kept]

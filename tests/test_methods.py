@@ -309,6 +309,23 @@ def test_train_and_eval_end_to_end(name, small_set, tmp_path) -> None:
         assert metrics["retrieval"][direction]["standard"] == pytest.approx(direct[direction]["standard"])
 
 
+def test_a_resumed_baseline_equals_an_uninterrupted_run(small_set, tmp_path) -> None:
+    manifest, cache = small_set
+    common = ["--manifest", str(manifest), "--cache-dir", str(cache), "--method", "timam", "--backbone", "resnet18",
+              "--image-size", "32", "--image-weights", "none", "--batch-size", "8", "--workers", "0", "-q",
+              "--no-progress"]
+    assert train_main([*common, "--out", str(tmp_path / "a"), "--epochs", "2"]) == 0
+    assert train_main([*common, "--out", str(tmp_path / "b"), "--epochs", "1"]) == 0
+    assert train_main([*common, "--out", str(tmp_path / "b"), "--epochs", "2", "--resume"]) == 0
+    assert train_main([*common[:4], "--method", "cme", *common[6:], "--out", str(tmp_path / "b"), "--epochs", "3",
+                       "--resume"]) == 2                                   # another method: another experiment
+    straight, resumed = (torch.load(tmp_path / d / "last.pt", weights_only=True) for d in ("a", "b"))
+    for key, value in straight["method"]["heads"].items():
+        assert torch.equal(value, resumed["method"]["heads"][key]), key
+    for key, value in straight["model"].items():
+        assert torch.equal(value, resumed["model"][key]), key
+
+
 # --- Beats chance on unseen classes after brief CPU training -------------------------------------------
 # One synthetic set for every method: 6 train classes (16 clips each), 3 unseen test classes (16 each).
 # Tiny encoders (ResNet-18 at 32 px, 16 mel bands, 0.1 s clips) and 50 SGD steps of 8 class-paired
